@@ -1,0 +1,70 @@
+"""Service configuration: one pydantic model, read from the environment once per execution environment.
+
+Plain pydantic (not pydantic-settings) keeps the authorizer's cold start small; every field names its
+environment variable through its alias.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+Plan = Literal["free", "pro", "enterprise"]
+PLANS: tuple[Plan, ...] = ("free", "pro", "enterprise")
+
+
+def _unlimited_as_none(value: object) -> object:
+    """`unlimited` (or empty) in the environment means no limit."""
+    if isinstance(value, str) and value.strip().lower() in ("", "unlimited", "none"):
+        return None
+    return value
+
+
+Limit = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_unlimited_as_none)]
+UsdLimit = Annotated[Annotated[Decimal, Field(ge=0)] | None, BeforeValidator(_unlimited_as_none)]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    api_keys_table: str = Field("ApiKeysTable", alias="API_KEYS_TABLE")
+    usage_table: str = Field("UsageTable", alias="USAGE_TABLE")
+    features_table: str = Field("OptimizationFeaturesTable", alias="FEATURES_TABLE")
+
+    api_timeout_ms: int = Field(29_000, alias="API_TIMEOUT_MS", gt=0)
+    max_body_bytes: int = Field(5 * 1024 * 1024, alias="MAX_BODY_BYTES", gt=0)
+
+    rate_limit_max: int = Field(40, alias="RATE_LIMIT_MAX", gt=0)
+    rate_limit_window_ms: int = Field(60_000, alias="RATE_LIMIT_WINDOW_MS", gt=0)
+
+    quota_free: Limit = Field(100, alias="PLAN_MONTHLY_QUOTA_FREE")
+    quota_pro: Limit = Field(2_000, alias="PLAN_MONTHLY_QUOTA_PRO")
+    quota_enterprise: Limit = Field(None, alias="PLAN_MONTHLY_QUOTA_ENTERPRISE")
+
+    allowance_usd_free: UsdLimit = Field(Decimal("5"), alias="PLAN_MONTHLY_ALLOWANCE_USD_FREE")
+    allowance_usd_pro: UsdLimit = Field(Decimal("200"), alias="PLAN_MONTHLY_ALLOWANCE_USD_PRO")
+    allowance_usd_enterprise: UsdLimit = Field(None, alias="PLAN_MONTHLY_ALLOWANCE_USD_ENTERPRISE")
+
+    # Daily usage aggregates are spread over this many partitions per day (see store.usage).
+    usage_shards: int = Field(16, alias="USAGE_SHARDS", ge=1, le=256)
+
+    def plan_quota(self, plan: Plan) -> int | None:
+        """Optimizations per month on a plan; None is unlimited."""
+        return getattr(self, f"quota_{plan}")
+
+    def plan_allowance_usd(self, plan: Plan) -> Decimal | None:
+        """Default monthly spend allowance of a user on a plan; None is unlimited."""
+        return getattr(self, f"allowance_usd_{plan}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this execution environment, read on first use (never at import time)."""
+    environ = dict(os.environ)
+    environ.setdefault("AWS_REGION", environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return Settings.model_validate(environ)

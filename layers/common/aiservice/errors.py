@@ -1,0 +1,47 @@
+"""Domain errors. They say what went wrong; aiservice.http alone decides the HTTP status for each."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a client may see. The message is safe to show: it never holds a secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ServiceError):
+    """The request is malformed: bad JSON, a missing or mistyped field."""
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is over the configured cap."""
+
+
+class Unauthenticated(ServiceError):
+    """No API key, a malformed one, or one we do not know."""
+
+
+class KeyRevoked(ServiceError):
+    """The API key exists but was revoked."""
+
+
+class RateLimited(ServiceError):
+    """Too many requests in the user's current rate-limit window."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(RateLimited):
+    """The plan's monthly optimization quota is used up; retry_after_s points at the next month."""
+
+
+class AllowanceExhausted(ServiceError):
+    """A user or org spend allowance cannot cover the worst-case cost of the request."""
+
+
+class NotSupported(ServiceError):
+    """A valid request for something this service does not do (yet)."""

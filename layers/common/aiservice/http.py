@@ -1,0 +1,122 @@
+"""What every /ai/* handler shares: the resolver, the body cap, the caller's principal, and the one place
+where domain errors become HTTP responses (`{"error": "..."}` with the right status, never a stack trace)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from aiservice.access import Principal
+from aiservice.config import get_settings
+from aiservice.errors import (
+    AllowanceExhausted,
+    InvalidRequest,
+    KeyRevoked,
+    NotSupported,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
+from aiservice.observability import logger, metrics, set_correlation_id
+
+# Most specific first: QuotaExceeded is a RateLimited and shares its status.
+_STATUS: tuple[tuple[type[ServiceError], HTTPStatus], ...] = (
+    (InvalidRequest, HTTPStatus.BAD_REQUEST),
+    (Unauthenticated, HTTPStatus.UNAUTHORIZED),
+    (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
+    (KeyRevoked, HTTPStatus.FORBIDDEN),
+    (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (NotSupported, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
+)
+
+
+def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": message}),
+        headers=headers,
+    )
+
+
+def service_error_response(error: ServiceError) -> Response:
+    status = next((code for kind, code in _STATUS if isinstance(error, kind)), HTTPStatus.INTERNAL_SERVER_ERROR)
+    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
+    return error_response(status, error.message, headers)
+
+
+def _describe(location: tuple[Any, ...]) -> str:
+    """('body', 'items', 0, 'trace_id') -> 'items[0].trace_id'."""
+    parts = [str(part) for part in location[1:]] if location and location[0] == "body" else list(map(str, location))
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+def validation_error_response(error: RequestValidationError) -> Response:
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(HTTPStatus.BAD_REQUEST, "request body is not valid JSON")
+    first = problems[0] if problems else {}
+    field = _describe(tuple(first.get("loc", ())))
+    kind = first.get("type", "invalid")
+    message = {"missing": "is required", "model_attributes_type": "must be a JSON object"}.get(
+        kind, f"is invalid ({first.get('msg', kind)})"
+    )
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"field '{field}' {message}{more}")
+
+
+def create_app() -> APIGatewayRestResolver:
+    """A resolver with pydantic validation and every error mapped to JSON."""
+    app = APIGatewayRestResolver(enable_validation=True)
+    app.exception_handler(ServiceError)(service_error_response)
+    app.exception_handler(RequestValidationError)(validation_error_response)
+    app.exception_handler(NotFoundError)(
+        lambda error: error_response(HTTPStatus.NOT_FOUND, "no such route: check the method and the path")
+    )
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        metrics.add_metric(name="UnhandledError", unit="Count", value=1)
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it was logged, retry later")
+
+    return app
+
+
+def principal_of(app: APIGatewayRestResolver) -> Principal:
+    """The caller, as the authorizer resolved it for this request."""
+    return Principal.from_authorizer_context(app.current_event.raw_event["requestContext"].get("authorizer"))
+
+
+def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
+    """The Lambda entry point of an /ai/* function: body cap, log context, metrics flush, then the resolver."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: Any) -> dict:
+        set_correlation_id(event)
+        body = event.get("body") or ""
+        # Base64 bodies are 4/3 of the bytes they carry; the cap is on the bytes the client sent.
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+        limit = get_settings().max_body_bytes
+        if size > limit:
+            message = PayloadTooLarge(f"request body of {size} bytes is over the {limit}-byte limit").message
+            return {
+                "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps({"error": message}),
+            }
+        return app.resolve(event, context)
+
+    return handler
