@@ -182,3 +182,20 @@ def month_of_now() -> str:
     from datetime import UTC, datetime
 
     return month_of(datetime.now(UTC))
+
+
+def test_the_hot_path_makes_two_dynamodb_requests_per_call(functions, account):
+    """Authorizer (on a cache miss only): GetItem + BatchGetItem. Each /ai/* call: admit + settle."""
+    from aiservice.store.dynamo import dynamodb_client
+
+    key, _ = account
+    operations: list[str] = []
+    events = dynamodb_client().meta.events
+    record = lambda model, **_: operations.append(model.name)  # noqa: E731
+    events.register("before-call.dynamodb", record)
+    try:
+        status, _, _ = call_api(functions, f"Bearer {key}", request_body())
+    finally:
+        events.unregister("before-call.dynamodb", record)
+    assert status == 200
+    assert operations == ["GetItem", "BatchGetItem", "TransactWriteItems", "TransactWriteItems"]
