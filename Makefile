@@ -20,8 +20,14 @@ $(VENV)/.dev-deps: $(VENV)/.run-deps
 	$(PY) -m pip install --quiet -e '.[local,dev]'
 	touch $@
 
+# Lambda's (arm64, cp312) wheels of the layer, fetched now so that the tests' `sam build` runs offline.
+WHEELHOUSE := $(CURDIR)/build/wheelhouse
+$(WHEELHOUSE)/.complete: layers/common/requirements.txt layers/common/Makefile
+	$(MAKE) -C layers/common wheelhouse PIP="$(CURDIR)/$(PY) -m pip" WHEELHOUSE="$(WHEELHOUSE)"
+	touch $@
+
 install-run: $(VENV)/.run-deps
-install: $(VENV)/.dev-deps
+install: $(VENV)/.dev-deps $(WHEELHOUSE)/.complete
 
 ## The whole API on http://localhost:8000 (DynamoDB in a local moto server unless AWS_ENDPOINT_URL_DYNAMODB is set)
 run: install-run

@@ -17,6 +17,7 @@ from aiservice.store.keys import ACTIVE, KeyStore
 UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway turns into a 401
 
 
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     set_correlation_id(event)
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 COMMON_LAYER = ROOT / "layers" / "common"
+WHEELHOUSE = ROOT / "build" / "wheelhouse"  # the layer's Lambda wheels, fetched by `make install`
 REGION = "us-east-1"
 
 # Rules cfn-lint loads on top of its own; the package's documented usage is

@@ -31,14 +31,18 @@ def transformed_template_file(transformed_template: dict[str, Any], tmp_path_fac
 def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`sam build` of the bundle, without Docker (no --use-container), into a fresh build dir; returns that dir.
 
-    The common layer's Makefile cross-installs arm64/cp312 wheels from PyPI; pip's default cache
-    (PIP_CACHE_DIR or ~/.cache/pip) keeps the downloads between runs. Function folders hold no requirements.txt,
-    so their python3.12 builds are a plain copy and need no local python3.12.
+    The common layer's Makefile cross-installs arm64/cp312 wheels, here from the wheelhouse `make install`
+    fetched (build/wheelhouse) with the index switched off: the test run stays offline. Function folders hold
+    no requirements.txt, so their python3.12 builds are a plain copy and need no local python3.12.
     """
+    if not (_sam.WHEELHOUSE / ".complete").exists():
+        pytest.fail(f"no Lambda wheelhouse at {_sam.WHEELHOUSE}: run `make install` (or `make test`) first")
     build_dir = tmp_path_factory.mktemp("sam") / "build"  # sam writes build.toml next to the build dir
     proc = _sam.run(
         [_sam.tool("sam"), "build", "--template", str(_sam.TEMPLATE), "--build-dir", str(build_dir)],
         timeout=600,
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(_sam.WHEELHOUSE),
     )
     assert proc.returncode == 0, _sam.describe(proc)
     return build_dir

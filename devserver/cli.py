@@ -1,0 +1,131 @@
+"""`python -m devserver run|invoke`: `sam local start-api` and `sam local invoke` without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from devserver.console import log
+from devserver.dynamo import create_tables, dynamodb_client, start_moto_server, use_local_credentials
+from devserver.gateway import ApiGateway
+from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout
+from devserver.seed import seed_demo_key
+from devserver.server import serve
+from devserver.template import Stack, TemplateError, local_region
+
+DEFAULT_PORT = 8000  # the codeflash client's fixed local address: http://localhost:8000
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = local_region()
+    use_local_credentials()
+    try:
+        stack = Stack.load(args.template, _overrides(args.parameter_overrides))
+    except (OSError, TemplateError) as error:
+        log(f"cannot load {args.template}: {error}")
+        return 2
+    if args.command == "run":
+        return run(stack, args.port)
+    return invoke(stack, args.function, args.event_file)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="serve the API on http://localhost:PORT")
+    run_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    invoke_parser = commands.add_parser("invoke", help="run one function once with an event; print its result")
+    invoke_parser.add_argument("function", help="the function's logical id, e.g. HealthcheckFunction")
+    invoke_parser.add_argument("event_file", help="JSON event file; - reads stdin")
+    for command in (run_parser, invoke_parser):
+        command.add_argument("--template", default="template.yaml")
+        command.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                             help="template parameters, e.g. AuthorizerCacheTtlSeconds=0")
+    return parser
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    invalid = [pair for pair in pairs if "=" not in pair]
+    if invalid:
+        raise SystemExit(f"--parameter-overrides takes KEY=VALUE pairs, not {invalid}")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@contextmanager
+def local_dynamodb(stack: Stack) -> Iterator[str | None]:
+    """The DynamoDB endpoint functions use, holding the template's tables; yields the demo API key.
+
+    AWS_ENDPOINT_URL_DYNAMODB if set (e.g. DynamoDB Local), else an in-memory moto server for this run.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    private_store = not endpoint
+    with ExitStack() as cleanup:
+        if private_store:
+            moto = start_moto_server("127.0.0.1", 0)
+            cleanup.callback(moto.stop)
+            endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = moto.url  # workers inherit it
+            log(f"DynamoDB: in-memory moto at {endpoint} (data is lost on exit)")
+        created = create_tables(dynamodb_client(endpoint), stack)
+        log(f"DynamoDB tables at {endpoint}: {', '.join(stack.tables) or 'none'} (created: {len(created)})")
+        yield seed_demo_key(stack, endpoint, private_store)
+
+
+def run(stack: Stack, port: int) -> int:
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    with ExitStack() as cleanup:  # unwinds in reverse: HTTP servers, then workers, then DynamoDB
+        demo_key = cleanup.enter_context(local_dynamodb(stack))
+        runtime = cleanup.enter_context(FunctionRuntime(stack.functions, stack.region))
+        try:
+            servers = serve(ApiGateway(stack, runtime), port)
+        except OSError as error:
+            log(f"cannot listen on port {port}: {error.strerror or error}")
+            return 1
+        cleanup.callback(servers.stop)
+        _print_banner(stack, servers.urls, demo_key)
+        while not stop.wait(timeout=1):
+            pass
+        log("stopping")
+    return 0
+
+
+def _print_banner(stack: Stack, urls: list[str], demo_key: str | None) -> None:
+    lines = [f"devserver: stage {stack.stage_name} on {', '.join(urls)}"]
+    for route in stack.routes():
+        auth = route.authorizer or "no auth"
+        lines.append(f"  {route.method:<6} {route.path:<32} {route.function_id} ({auth})")
+    if demo_key:
+        lines += [f"Demo API key: {demo_key}", f"  export CODEFLASH_API_KEY={demo_key} CODEFLASH_AIS_SERVER=local"]
+    lines.append("Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def invoke(stack: Stack, function_id: str, event_file: str) -> int:
+    if function_id not in stack.functions:
+        log(f"no function {function_id}; the template has: {', '.join(stack.functions)}")
+        return 2
+    event = json.load(sys.stdin) if event_file == "-" else json.loads(Path(event_file).read_text())
+    spec = stack.functions[function_id]
+    with local_dynamodb(stack), FunctionRuntime({function_id: spec}, stack.region, logs_to_stderr=True) as runtime:
+        try:
+            result = runtime.invoke(function_id, event)
+        except FunctionError as error:
+            print(json.dumps({"errorType": error.error_type, "errorMessage": error.error_message}))
+            return 1
+        except InvocationTimeout:
+            print(json.dumps({"errorType": "Sandbox.Timedout",
+                              "errorMessage": f"Task timed out after {spec.timeout_s} seconds"}))
+            return 1
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,265 @@
+"""Lambda execution environments as local processes.
+
+Each worker is a spawned process serving one function: it takes the function's environment and sys.path,
+imports the handler module once (later invocations are warm) and runs invocations sent over a Pipe, so the
+handler's stdout (its JSON logs) stays free for the terminal. Each function has a small pool of workers that
+grows while all are busy, like Lambda scaling out to concurrent execution environments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from devserver.template import LOCAL_ACCOUNT_ID, FunctionSpec
+
+DEFAULT_MAX_WORKERS = 8  # concurrent executions per function
+
+
+class FunctionError(Exception):
+    """The invocation failed: the handler raised, its result is not JSON, or its process died."""
+
+    def __init__(self, error_type: str, error_message: str):
+        super().__init__(f"{error_type}: {error_message}")
+        self.error_type = error_type
+        self.error_message = error_message
+
+
+class InvocationTimeout(Exception):
+    """No answer within the allowed time; the worker was killed."""
+
+
+class RuntimeClosed(Exception):
+    """The runtime is shutting down."""
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda Python runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline_ms: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.deadline_ms - int(time.time() * 1000))
+
+
+# ----------------------------------------------------------------------------------------------- child side
+
+
+def _worker_main(conn: Connection, environment: dict[str, str], import_paths: list[str], workdir: str,
+                 handler_name: str, context_fields: dict[str, Any], logs_to_stderr: bool) -> None:
+    """Entry point of a worker process: serve invocations until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops us
+    os.environ.clear()
+    os.environ.update(environment)
+    sys.path[:0] = import_paths
+    os.chdir(workdir)
+    if logs_to_stderr:  # `invoke` prints the result on stdout, so handler output goes to stderr
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    else:
+        sys.stdout.reconfigure(line_buffering=True)  # logs show up as they happen even when piped
+    handler = None
+    while True:
+        try:
+            request_id, event, deadline_ms = conn.recv()
+        except EOFError:
+            return
+        try:
+            if handler is None:  # the INIT phase, on the first invocation like Lambda
+                module_name, function_name = handler_name.rsplit(".", 1)
+                handler = getattr(importlib.import_module(module_name), function_name)
+            context = LambdaContext(**context_fields, aws_request_id=request_id, deadline_ms=deadline_ms)
+            reply = ("result", json.dumps(handler(event, context)))
+        except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports a function error
+            traceback.print_exc()
+            reply = ("error", (type(error).__name__, str(error)))
+        conn.send(reply)
+
+
+# ----------------------------------------------------------------------------------------------- parent side
+
+
+class Worker:
+    """One execution environment of one function."""
+
+    def __init__(self, spec: FunctionSpec, region: str, logs_to_stderr: bool):
+        self.spec = spec
+        name = spec.logical_id
+        context_fields = {
+            "function_name": name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{name}",
+            "memory_limit_in_mb": spec.memory_mb,
+            "log_group_name": f"/aws/lambda/{name}",
+            "log_stream_name": f"local/{uuid.uuid4().hex}",
+        }
+        environment = {
+            **os.environ,  # passes AWS_ENDPOINT_URL_DYNAMODB, credentials, PATH... through
+            **spec.environment,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": context_fields["log_group_name"],
+            "AWS_LAMBDA_LOG_STREAM_NAME": context_fields["log_stream_name"],
+            "_HANDLER": spec.handler,
+            "AWS_SAM_LOCAL": "true",  # what `sam local` sets; Powertools then skips X-Ray
+        }
+        # Lambda's order: the function's code first, then the layers.
+        import_paths = [str(spec.code_uri), *map(str, spec.layer_paths)]
+        mp = multiprocessing.get_context("spawn")
+        self._conn, child_conn = mp.Pipe()
+        self._process = mp.Process(
+            target=_worker_main,
+            args=(child_conn, environment, import_paths, str(spec.code_uri), spec.handler, context_fields,
+                  logs_to_stderr),
+            name=f"lambda-{name}",
+            daemon=True,
+        )
+        self._process.start()
+        child_conn.close()  # so the parent sees EOF when the child dies
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def invoke(self, event: dict, wait_s: float) -> Any:
+        """Run one invocation; the result is the handler's return value after a JSON round trip."""
+        request_id = str(uuid.uuid4())
+        deadline_ms = int(time.time() * 1000) + self.spec.timeout_s * 1000
+        try:
+            self._conn.send((request_id, event, deadline_ms))
+            if not self._conn.poll(wait_s):
+                self.stop()
+                raise InvocationTimeout(f"{self.spec.logical_id} gave no answer within {wait_s:g} s")
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            self.stop()
+            raise FunctionError("Runtime.ExitError", f"{self.spec.logical_id}: the worker process exited") from None
+        if kind == "error":
+            raise FunctionError(*payload)
+        return json.loads(payload)
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._conn.close()
+
+
+class WorkerPool:
+    """The execution environments of one function: reuse an idle worker, else start one, up to max_workers."""
+
+    def __init__(self, spec: FunctionSpec, region: str, max_workers: int, logs_to_stderr: bool):
+        self.spec = spec
+        self._region = region
+        self._max_workers = max_workers
+        self._logs_to_stderr = logs_to_stderr
+        self._idle: list[Worker] = []
+        self._workers: set[Worker] = set()
+        self._starting = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def invoke(self, event: dict, wait_s: float) -> Any:
+        worker = self._acquire()
+        try:
+            return worker.invoke(event, wait_s)
+        finally:
+            self._release(worker)
+
+    def _acquire(self) -> Worker:
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise RuntimeClosed(self.spec.logical_id)
+                while self._idle:
+                    worker = self._idle.pop()  # the most recently used: the warmest
+                    if worker.alive:
+                        return worker
+                    self._discard(worker)
+                if len(self._workers) + self._starting < self._max_workers:
+                    self._starting += 1
+                    break
+                self._changed.wait()
+        try:  # outside the lock: starting a process takes a while
+            worker = Worker(self.spec, self._region, self._logs_to_stderr)
+        except BaseException:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify()
+            raise
+        with self._changed:
+            self._starting -= 1
+            if self._closed:
+                worker.stop()
+                raise RuntimeClosed(self.spec.logical_id)
+            self._workers.add(worker)
+        return worker
+
+    def _release(self, worker: Worker) -> None:
+        with self._changed:
+            if worker.alive and not self._closed:
+                self._idle.append(worker)
+            else:  # killed after a timeout or crash: the next invocation starts a fresh one
+                self._discard(worker)
+            self._changed.notify()
+
+    def _discard(self, worker: Worker) -> None:
+        worker.stop()
+        self._workers.discard(worker)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            workers, self._workers, self._idle = list(self._workers), set(), []
+            self._changed.notify_all()
+        for worker in workers:
+            worker.stop()
+
+
+class FunctionRuntime:
+    """Invokes the stack's functions by logical id, each in its own pool of worker processes."""
+
+    def __init__(self, functions: dict[str, FunctionSpec], region: str,
+                 max_workers: int = DEFAULT_MAX_WORKERS, logs_to_stderr: bool = False):
+        self.functions = functions
+        self._pools = {
+            function_id: WorkerPool(spec, region, max_workers, logs_to_stderr)
+            for function_id, spec in functions.items()
+        }
+
+    def invoke(self, function_id: str, event: dict, wait_s: float | None = None) -> Any:
+        """The handler's result; wait_s defaults to the function's Timeout. Raises FunctionError/InvocationTimeout."""
+        pool = self._pools[function_id]
+        return pool.invoke(event, pool.spec.timeout_s if wait_s is None else wait_s)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+    def __enter__(self) -> FunctionRuntime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
