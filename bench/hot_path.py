@@ -11,7 +11,6 @@ through the same metering as every /ai/* endpoint.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -33,20 +32,13 @@ CONTEXT = SimpleNamespace(function_name="bench", memory_limit_in_mb=512, aws_req
                           get_remaining_time_in_millis=lambda: 29_000)
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args()
 
     from devserver.dynamo import create_tables, dynamodb_client, start_moto_server
+    from devserver.modules import import_file
     from devserver.template import Stack
 
     server = start_moto_server()
@@ -58,8 +50,8 @@ def main() -> None:
     from aiservice.store.keys import KeyStore
 
     key, _ = create_key(KeyStore(), user_id="bench-user", org_id="bench-org", plan="free", privacy_mode=False, label=None)
-    authorizer = load("bench_authorizer", ROOT / "functions/authorizer/app.py")
-    function = load("bench_metered", ROOT / "tests/fixtures/metered/app.py")
+    authorizer = import_file("bench_authorizer", ROOT / "functions/authorizer/app.py")
+    function = import_file("bench_metered", ROOT / "tests/fixtures/metered/app.py")
 
     operations: Counter[str] = Counter()
     service_client().meta.events.register("before-call.dynamodb", lambda model, **_: operations.update([model.name]))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -76,16 +74,6 @@ def user_id() -> str:
 
 def load_function(stack, logical_id: str) -> ModuleType:
     """Import a function's handler module from its CodeUri under a unique name (every module is `app`)."""
-    spec = stack.functions[logical_id]
-    module_name, _, _ = spec.handler.rpartition(".")
-    path = spec.code_uri / f"{module_name.replace('.', '/')}.py"
-    return import_file(f"function_{logical_id}", path)
+    from devserver.modules import handler_file, import_file
 
-
-def import_file(name: str, path: Path) -> ModuleType:
-    """Import a file as module `name`; registered in sys.modules so pydantic can resolve its annotations."""
-    loader_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[name] = module
-    loader_spec.loader.exec_module(module)
-    return module
+    return import_file(f"function_{logical_id}", handler_file(stack.functions[logical_id]))

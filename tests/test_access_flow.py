@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT, import_file, load_function
+from conftest import ROOT, load_function
+from devserver.modules import import_file
 
 from aiservice.admin import create_key
 from aiservice.store.keys import REVOKED, KeyStore

@@ -6,7 +6,6 @@ The template is read with devserver.template.Stack (the same model the local dev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from types import ModuleType
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from devserver.modules import handler_file, import_file
 from devserver.template import FunctionSpec, Stack
 
 from . import _sam
@@ -29,19 +29,15 @@ METHOD_ARN = re.compile(
 def import_handler_module(spec: FunctionSpec, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Import the handler's module from the function's CodeUri as Lambda would: its folder and the layers'
     python roots on sys.path, the function's template environment set. Every function's module is called `app`,
-    so each gets a unique module name and stays out of sys.modules."""
-    module_name, _, _ = spec.handler.rpartition(".")
-    path = spec.code_uri / f"{module_name.replace('.', '/')}.py"
+    so each gets a unique module name."""
+    path = handler_file(spec)
     assert path.is_file(), f"{spec.logical_id}: Handler {spec.handler} but {path} does not exist"
     for layer in reversed(spec.layer_paths):
         monkeypatch.syspath_prepend(str(layer))  # a layer's package folder, as its Makefile copies it to python/
     monkeypatch.syspath_prepend(str(spec.code_uri))
     for name, value in spec.environment.items():
         monkeypatch.setenv(name, value)
-    loader_spec = importlib.util.spec_from_file_location(f"bundle_handler_{spec.logical_id}", path)
-    assert loader_spec is not None and loader_spec.loader is not None
-    module = importlib.util.module_from_spec(loader_spec)
-    loader_spec.loader.exec_module(module)
+    module = import_file(f"bundle_handler_{spec.logical_id}", path)
     return module
 
 

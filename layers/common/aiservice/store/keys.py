@@ -144,23 +144,19 @@ class KeyStore:
         return [_key_from(item) for page in pages for item in page["Items"]]
 
     def set_key_status(self, key_hash: str, status: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": s(f"KEY#{key_hash}")},
-            UpdateExpression="SET #status = :status",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": s(status)},
-        )
+        self._update_key(key_hash, "status", status)
 
     def set_key_plan(self, key_hash: str, plan: Plan) -> None:
+        self._update_key(key_hash, "plan", plan)
+
+    def _update_key(self, key_hash: str, attribute: str, value: str) -> None:
         self._client.update_item(
             TableName=self._table,
             Key={"pk": s(f"KEY#{key_hash}")},
-            UpdateExpression="SET #plan = :plan",
+            UpdateExpression="SET #attribute = :value",
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#plan": "plan"},
-            ExpressionAttributeValues={":plan": s(plan)},
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":value": s(value)},
         )
 
     # ------------------------------------------------------------------ accounts
