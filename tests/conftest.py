@@ -67,6 +67,28 @@ def settings_env(monkeypatch, dynamodb):
 
 
 @pytest.fixture
+def log_lines() -> list[dict]:
+    """The service's JSON log lines, formatted when emitted (the formatter adds the logger's state of that
+    moment, e.g. the correlation id), as dicts."""
+    import json
+    import logging
+
+    from aiservice.observability import logger
+
+    lines: list[dict] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    capture = Capture()
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    yield lines
+    logger.removeHandler(capture)
+
+
+@pytest.fixture
 def user_id() -> str:
     """A fresh user per test, so tests sharing the session's tables never see each other's counters."""
     return f"user-{uuid.uuid4().hex[:12]}"

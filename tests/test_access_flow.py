@@ -165,18 +165,28 @@ def test_an_oversized_body_gets_413(functions, account, settings_env):
     assert status == 413 and "over the 1000-byte limit" in body["error"]
 
 
-def test_the_key_never_appears_in_logs_or_responses(functions, account, caplog):
-    from aiservice.observability import logger
-
+def test_the_key_never_appears_in_logs_or_responses(functions, account, log_lines):
     key, record = account
     _, _, allowed = call_api(functions, f"Bearer {key}", request_body())
     KeyStore().set_key_status(record.key_hash, REVOKED)
     _, _, denied = call_api(functions, f"Bearer {key}", request_body())
     call_api(functions, f"Bearer {key[:-2]}xx", request_body())
-    logged = "\n".join(logger.registered_formatter.format(entry) for entry in caplog.records)
+    logged = json.dumps(log_lines)
     assert record.key_id in logged  # the logs do say which key, by its public id
     for text in (logged, json.dumps(allowed), json.dumps(denied)):
         assert key[3:] not in text and key[3:-2] not in text
+
+
+def test_log_lines_are_correlated_by_the_trace_id(functions, account, log_lines):
+    key, record = account
+    status, _, _ = call_api(functions, f"Bearer {key}", request_body(trace_id="trace-42", estimate_usd="99999"))
+    assert status == 402
+    authorizer_line, refusal_line = log_lines[-2:]
+    assert authorizer_line["message"] == "allowed"
+    assert authorizer_line["correlation_id"] == AUTHORIZER_EVENT["requestContext"]["requestId"]
+    assert refusal_line["message"] == "refused"
+    assert refusal_line["correlation_id"] == "trace-42"
+    assert refusal_line["status"] == 402 and "allowance" in refusal_line["reason"]
 
 
 def month_of_now() -> str:

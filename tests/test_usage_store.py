@@ -196,3 +196,8 @@ def test_settlement_feeds_the_daily_aggregates(settings_env, user_id):
     day = {(r["user_id"], r["cost_usd"]) for r in store.daily_usage(NOW.date()) if r["user_id"] in (user_id, other)}
     assert day == {(user_id, Decimal("0.75")), (other, Decimal("1.00"))}
     assert store.daily_usage_of_user(user_id, date(2026, 11, 21)) == []
+
+
+def test_a_usage_line_refuses_token_kinds_it_would_drop():
+    with pytest.raises(ValueError, match="unknown token kinds"):
+        UsageLine(model="m", call_type="t", cost_usd=Decimal(0), tokens={"prompt_tokens": 5})

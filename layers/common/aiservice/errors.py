@@ -15,16 +15,8 @@ class InvalidRequest(ServiceError):
     """The request is malformed: bad JSON, a missing or mistyped field."""
 
 
-class PayloadTooLarge(ServiceError):
-    """The request body is over the configured cap."""
-
-
 class Unauthenticated(ServiceError):
     """No API key, a malformed one, or one we do not know."""
-
-
-class KeyRevoked(ServiceError):
-    """The API key exists but was revoked."""
 
 
 class RateLimited(ServiceError):
@@ -41,7 +33,3 @@ class QuotaExceeded(RateLimited):
 
 class AllowanceExhausted(ServiceError):
     """A user or org spend allowance cannot cover the worst-case cost of the request."""
-
-
-class NotSupported(ServiceError):
-    """A valid request for something this service does not do (yet)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from aiservice.access import Principal
@@ -17,9 +18,6 @@ from aiservice.config import get_settings
 from aiservice.errors import (
     AllowanceExhausted,
     InvalidRequest,
-    KeyRevoked,
-    NotSupported,
-    PayloadTooLarge,
     RateLimited,
     ServiceError,
     Unauthenticated,
@@ -31,14 +29,13 @@ _STATUS: tuple[tuple[type[ServiceError], HTTPStatus], ...] = (
     (InvalidRequest, HTTPStatus.BAD_REQUEST),
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
     (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
-    (KeyRevoked, HTTPStatus.FORBIDDEN),
-    (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-    (NotSupported, HTTPStatus.UNPROCESSABLE_ENTITY),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
 )
 
 
 def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+    if status < HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.info("refused", extra={"status": int(status), "reason": message})
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -76,9 +73,28 @@ def validation_error_response(error: RequestValidationError) -> Response:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, f"field '{field}' {message}{more}")
 
 
+def _trace_id_of(body: Any) -> str | None:
+    """codeflash requests carry trace_id at the top level; /ai/refinement sends a list of such items."""
+    item = body[0] if isinstance(body, list) and body else body
+    trace_id = item.get("trace_id") if isinstance(item, dict) else None
+    return trace_id if isinstance(trace_id, str) and trace_id else None
+
+
+def _correlate_by_trace_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """Runs after request validation, which has already parsed (and cached) the JSON body."""
+    try:
+        trace_id = _trace_id_of(app.current_event.json_body)
+    except ValueError:  # no body, or not JSON: validation has answered or the route takes none
+        trace_id = None
+    if trace_id:
+        set_correlation_id(app.current_event.raw_event, trace_id)
+    return next_middleware(app)
+
+
 def create_app() -> APIGatewayRestResolver:
-    """A resolver with pydantic validation and every error mapped to JSON."""
+    """A resolver with pydantic validation, log lines correlated by trace_id and every error mapped to JSON."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app.use(middlewares=[_correlate_by_trace_id])
     app.exception_handler(ServiceError)(service_error_response)
     app.exception_handler(RequestValidationError)(validation_error_response)
     app.exception_handler(NotFoundError)(
@@ -111,7 +127,8 @@ def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
         limit = get_settings().max_body_bytes
         if size > limit:
-            message = PayloadTooLarge(f"request body of {size} bytes is over the {limit}-byte limit").message
+            message = f"request body of {size} bytes is over the {limit}-byte limit"
+            logger.info("refused", extra={"status": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.value, "reason": message})
             return {
                 "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "headers": {"Content-Type": content_types.APPLICATION_JSON},

@@ -79,6 +79,11 @@ class UsageLine:
     calls: int = 1
     tokens: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        unknown = set(self.tokens) - set(TOKEN_KINDS)
+        if unknown:  # a kind we would silently drop from the aggregates
+            raise ValueError(f"unknown token kinds {sorted(unknown)}; expected some of {TOKEN_KINDS}")
+
 
 def month_of(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
