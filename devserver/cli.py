@@ -27,6 +27,7 @@ DEFAULT_PORT = 8000  # the codeflash client's fixed local address: http://localh
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    llm_mode = args.llm or default_llm_mode()  # decided before the local credentials below are set
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = local_region()
     use_local_credentials()
     try:
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cannot load {args.template}: {error}")
         return 2
     if args.command == "run":
-        return run(stack, args.port)
-    return invoke(stack, args.function, args.event_file)
+        return run(stack, args.port, llm_mode)
+    return invoke(stack, args.function, args.event_file, llm_mode)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     invoke_parser.add_argument("event_file", help="JSON event file; - reads stdin")
     for command in (run_parser, invoke_parser):
         command.add_argument("--template", default="template.yaml")
+        command.add_argument("--llm", choices=("demo", "real"),
+                             help="LLM providers: the offline demo model or the configured ones "
+                                  "(default: real when AZURE_OPENAI_ENDPOINT, BEDROCK_BASE_URL or AWS credentials "
+                                  "are set, else demo)")
         command.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE",
                              help="template parameters, e.g. AuthorizerCacheTtlSeconds=0")
     return parser
@@ -80,12 +85,40 @@ def local_dynamodb(stack: Stack) -> Iterator[str | None]:
         yield seed_demo_key(stack, endpoint, private_store)
 
 
-def run(stack: Stack, port: int) -> int:
+@contextmanager
+def local_llm(mode: str) -> Iterator[None]:
+    """In demo mode, the offline demo model on loopback stands in for Bedrock and Azure OpenAI."""
+    if mode != "demo":
+        log("LLM providers: the real ones, as configured in the environment")
+        yield
+        return
+    from devserver.fakellm.server import FakeLLMServer
+
+    server = FakeLLMServer("127.0.0.1", 0)
+    try:
+        # Workers inherit these; no credentials are needed or sent anywhere but loopback.
+        os.environ.update(
+            BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="local-demo"
+        )
+        log(f"LLM providers: the offline demo model at {server.url} (--llm real for the configured providers)")
+        yield
+    finally:
+        server.stop()
+
+
+def default_llm_mode() -> str:
+    """Real providers when the environment names any, else the offline demo model."""
+    configured = ("AZURE_OPENAI_ENDPOINT", "BEDROCK_BASE_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID")
+    return "real" if any(os.environ.get(name) for name in configured) else "demo"
+
+
+def run(stack: Stack, port: int, llm_mode: str) -> int:
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop.set())
-    with ExitStack() as cleanup:  # unwinds in reverse: HTTP servers, then workers, then DynamoDB
+    with ExitStack() as cleanup:  # unwinds in reverse: HTTP servers, workers, the LLM stand-in, DynamoDB
         demo_key = cleanup.enter_context(local_dynamodb(stack))
+        cleanup.enter_context(local_llm(llm_mode))
         runtime = cleanup.enter_context(FunctionRuntime(stack.functions, stack.region))
         try:
             servers = serve(ApiGateway(stack, runtime), port)
@@ -111,13 +144,14 @@ def _print_banner(stack: Stack, urls: list[str], demo_key: str | None) -> None:
     print("\n".join(lines), flush=True)
 
 
-def invoke(stack: Stack, function_id: str, event_file: str) -> int:
+def invoke(stack: Stack, function_id: str, event_file: str, llm_mode: str) -> int:
     if function_id not in stack.functions:
         log(f"no function {function_id}; the template has: {', '.join(stack.functions)}")
         return 2
     event = json.load(sys.stdin) if event_file == "-" else json.loads(Path(event_file).read_text())
     spec = stack.functions[function_id]
-    with local_dynamodb(stack), FunctionRuntime({function_id: spec}, stack.region, logs_to_stderr=True) as runtime:
+    with local_dynamodb(stack), local_llm(llm_mode), \
+            FunctionRuntime({function_id: spec}, stack.region, logs_to_stderr=True) as runtime:
         try:
             result = runtime.invoke(function_id, event)
         except FunctionError as error:

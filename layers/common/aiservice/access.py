@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aiservice.config import PLANS, Plan, Settings
-from aiservice.errors import Unauthenticated
+from aiservice.errors import AllowanceExhausted, Unauthenticated
 from aiservice.observability import logger, metrics
 from aiservice.store.keys import AccountLimits, KeyRecord
 from aiservice.store.usage import Admission, UsageLine, UsageStore
@@ -29,6 +29,8 @@ class Principal:
     monthly_quota: int | None
     user_allowance_usd: Decimal | None
     org_allowance_usd: Decimal | None
+    llm_profile: str | None = None  # the org's routing profile; None: the service's
+    byok_secret: str | None = None  # the secret holding the org's own LLM key; None: the service's keys
 
     def to_authorizer_context(self) -> dict[str, str]:
         def limit(value: object) -> str:
@@ -43,6 +45,8 @@ class Principal:
             "monthly_quota": limit(self.monthly_quota),
             "user_allowance_usd": limit(self.user_allowance_usd),
             "org_allowance_usd": limit(self.org_allowance_usd),
+            "llm_profile": self.llm_profile or "",
+            "byok_secret": self.byok_secret or "",
         }
 
     @classmethod
@@ -67,6 +71,8 @@ class Principal:
             monthly_quota=limit("monthly_quota", int),  # type: ignore[arg-type]
             user_allowance_usd=limit("user_allowance_usd", Decimal),  # type: ignore[arg-type]
             org_allowance_usd=limit("org_allowance_usd", Decimal),  # type: ignore[arg-type]
+            llm_profile=str(context.get("llm_profile") or "") or None,
+            byok_secret=str(context.get("byok_secret") or "") or None,
         )
 
 
@@ -81,16 +87,40 @@ def resolve_principal(key: KeyRecord, user: AccountLimits, org: AccountLimits, s
         monthly_quota=user.quota_or(settings.plan_quota(key.plan)),
         user_allowance_usd=user.allowance_or(settings.plan_allowance_usd(key.plan)),
         org_allowance_usd=org.allowance_or(None),
+        llm_profile=org.llm_profile,
+        byok_secret=org.byok_secret,
     )
 
 
 @dataclass
 class Ledger:
-    """The usage a metered request accumulates; whatever is in it when the request ends is billed."""
+    """What a metered request may spend (its reservation) and what it has spent.
 
+    Each model call holds its worst-case cost before it goes out and settles to its real cost after, so the
+    calls of one request, concurrent or not, can never spend more than the request reserved, and the
+    reservation can never pass the allowance. Whatever is in `lines` when the request ends is billed.
+    """
+
+    budget_usd: Decimal
     lines: list[UsageLine] = field(default_factory=list)
+    committed_usd: Decimal = Decimal(0)  # settled costs plus the holds of calls in flight
+
+    def hold(self, amount_usd: Decimal) -> None:
+        if self.committed_usd + amount_usd > self.budget_usd:
+            raise AllowanceExhausted(
+                f"this request reserved ${self.budget_usd} and has committed ${self.committed_usd}; "
+                f"another model call (up to ${amount_usd}) would pass the reservation"
+            )
+        self.committed_usd += amount_usd
+
+    def settle(self, held_usd: Decimal, line: UsageLine | None) -> None:
+        """Replace a hold with what the call really cost (nothing, for a call that billed nothing)."""
+        self.committed_usd -= held_usd
+        if line is not None:
+            self.record(line)
 
     def record(self, line: UsageLine) -> None:
+        self.committed_usd += line.cost_usd
         self.lines.append(line)
 
 
@@ -122,7 +152,7 @@ def metered(
             org_allowance_usd=principal.org_allowance_usd,
         )
     )
-    ledger = Ledger()
+    ledger = Ledger(budget_usd=estimate_usd)
     try:
         yield ledger
     finally:

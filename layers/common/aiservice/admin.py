@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--usd", type=_usd)
     limit.add_argument("--unlimited", action="store_true")
 
+    llm = commands.add_parser("set-org-llm", help="an org's LLM routing profile and bring-your-own-key secret")
+    llm.add_argument("--org", required=True, type=_identifier)
+    llm.add_argument("--profile", help="a profile of the routing table (python -m aiservice.llm.routing)")
+    llm.add_argument("--byok-secret", help="Secrets Manager id of the org's own key (JSON, see README)")
+
     usage = commands.add_parser("usage", help="a user's quota, allowance and daily usage for a month")
     usage.add_argument("--user", required=True, type=_identifier)
     usage.add_argument("--month", type=_month, help="default: this month (UTC)")
@@ -145,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             keys.set_org_allowance(args.org, new_limit)
             usage.adjust_allowance_limit("ORG", args.org, month_of(now), new_limit)
+    elif args.command == "set-org-llm":
+        keys.set_org_llm(args.org, args.profile, args.byok_secret)
     elif args.command == "usage":
         _print(_usage_report(usage, args.user, args.month or month_of(now)))
     return 0

@@ -53,6 +53,22 @@ class Settings(BaseModel):
     # Daily usage aggregates are spread over this many partitions per day (see store.usage).
     usage_shards: int = Field(16, alias="USAGE_SHARDS", ge=1, le=256)
 
+    # LLM providers. Any of them can point at a compatible server (the offline demo model, a proxy).
+    bedrock_region: str | None = Field(None, alias="BEDROCK_REGION")  # default: AWS_REGION
+    bedrock_base_url: str | None = Field(None, alias="BEDROCK_BASE_URL")
+    azure_openai_endpoint: str | None = Field(None, alias="AZURE_OPENAI_ENDPOINT")
+    azure_openai_api_key: str | None = Field(None, alias="AZURE_OPENAI_API_KEY", repr=False)
+    azure_openai_api_key_secret: str | None = Field(None, alias="AZURE_OPENAI_API_KEY_SECRET")  # name or ARN
+    openai_api_version: str = Field("2024-10-21", alias="OPENAI_API_VERSION")
+
+    # LLM calls: routing profile, retries, what the call records may hold.
+    llm_profile: str = Field("default", alias="LLM_PROFILE")
+    llm_routing_parameter: str | None = Field(None, alias="LLM_ROUTING_PARAMETER")  # SSM name of a JSON table
+    llm_max_attempts: int = Field(3, alias="LLM_MAX_ATTEMPTS", ge=1, le=10)  # per model of the chain
+    llm_backoff_base_s: float = Field(0.5, alias="LLM_BACKOFF_BASE_S", ge=0)
+    llm_backoff_cap_s: float = Field(8.0, alias="LLM_BACKOFF_CAP_S", ge=0)
+    log_llm_content: bool = Field(False, alias="LOG_LLM_CONTENT")  # never for orgs in privacy mode
+
     def plan_quota(self, plan: Plan) -> int | None:
         """Optimizations per month on a plan; None is unlimited."""
         return getattr(self, f"quota_{plan}")

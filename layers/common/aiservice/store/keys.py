@@ -43,10 +43,13 @@ class KeyRecord:
 
 @dataclass(frozen=True)
 class AccountLimits:
-    """Overrides stored on a USER# or ORG# item. `None` is unlimited; `default` means the plan decides."""
+    """Overrides stored on a USER# or ORG# item. `None` is unlimited; `default` means the plan decides.
+    An org may also choose its LLM routing profile and bring its own key (a Secrets Manager secret id)."""
 
     monthly_quota: int | None | object = _DEFAULT
     allowance_usd: Decimal | None | object = _DEFAULT
+    llm_profile: str | None = None
+    byok_secret: str | None = None
 
     def quota_or(self, default: int | None) -> int | None:
         return default if self.monthly_quota is _DEFAULT else self.monthly_quota  # type: ignore[return-value]
@@ -72,6 +75,8 @@ def _limits_from(item: dict | None) -> AccountLimits:
     return AccountLimits(
         monthly_quota=int(quota) if isinstance(quota, (int, Decimal)) else quota,
         allowance_usd=Decimal(allowance) if isinstance(allowance, (int, Decimal)) else allowance,
+        llm_profile=values.get("llm_profile"),
+        byok_secret=values.get("byok_secret"),
     )
 
 
@@ -182,6 +187,22 @@ class KeyStore:
 
     def set_org_allowance(self, org_id: str, allowance_usd: Decimal | None) -> None:
         self._set_limit(f"ORG#{org_id}", "allowance_usd", allowance_usd)
+
+    def set_org_llm(self, org_id: str, llm_profile: str | None, byok_secret: str | None) -> None:
+        """The org's routing profile and own-key secret; None removes a setting."""
+        values = {"llm_profile": llm_profile, "byok_secret": byok_secret}
+        kept = {name: value for name, value in values.items() if value}
+        clauses = []
+        if kept:
+            clauses.append("SET " + ", ".join(f"{name} = :{name}" for name in kept))
+        if len(kept) < len(values):
+            clauses.append("REMOVE " + ", ".join(name for name in values if name not in kept))
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": s(f"ORG#{org_id}")},
+            UpdateExpression=" ".join(clauses),
+            **({"ExpressionAttributeValues": {f":{name}": s(value) for name, value in kept.items()}} if kept else {}),
+        )
 
     def _set_limit(self, pk: str, attribute: str, value: int | Decimal | None) -> None:
         self._client.update_item(
