@@ -42,9 +42,12 @@ invoke: install-run
 	$(PY) -m devserver invoke $(FUNCTION) $(EVENT)
 
 ## Benchmarks; figures go to BENCHMARKS.md
+# bench/llm_cold_import.py installs the `bench` extra (litellm) into build/ by itself, never into .venv.
 bench: install
 	$(PY) bench/cold_start.py
 	$(PY) bench/hot_path.py
+	$(PY) bench/llm_client.py
+	$(PY) bench/llm_cold_import.py
 
 build: install
 	$(VENV)/bin/sam build --template template.yaml

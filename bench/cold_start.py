@@ -12,50 +12,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _layer import LAYER_SOURCE, ROOT, native_layer
+from _layer import LAYER_SOURCE, ROOT, native_layer, time_fresh
 
 TARGETS_MS = {"healthcheck": 150, "authorizer": 300}
 
-PROBE = """
-import sys, time
-start = time.perf_counter()
-sys.path[:0] = {paths!r}
-import app
-assert callable(app.handler)
-elapsed = time.perf_counter() - start
-print(int(elapsed * 1e6), sorted(n for n in ("anthropic", "openai", "libcst") if n in sys.modules))
-"""
-
-
 def measure(function: str, layer: Path, runs: int, bytecode: bool) -> list[float]:
     with tempfile.TemporaryDirectory() as scratch:
+        # Copies of the sources, so that no __pycache__ of earlier runs is found next to them.
         function_dir = shutil.copytree(ROOT / "functions" / function, Path(scratch) / function)
         package_dir = Path(shutil.copytree(LAYER_SOURCE / "aiservice", Path(scratch) / "layer/aiservice")).parent
-        paths = [str(function_dir), str(package_dir), str(layer)]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
-        if bytecode:
-            # Bytecode kept outside the source folders, so the no-bytecode runs never find any.
-            env["PYTHONPYCACHEPREFIX"] = str(Path(scratch) / "pycache")
-        else:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-        command = [sys.executable, "-S", "-c", PROBE.format(paths=paths)]
-        if bytecode:  # the first run compiles and caches
-            subprocess.run(command, env=env, check=True, capture_output=True)
-        timings = []
-        for _ in range(runs):
-            microseconds, heavy = subprocess.run(
-                command, env=env, check=True, capture_output=True, text=True
-            ).stdout.split(maxsplit=1)
-            assert heavy.strip() == "[]", f"{function} imported {heavy.strip()}"
-            timings.append(int(microseconds) / 1000)
+        code = "import app\nassert callable(app.handler)"
+        timings, heavy = time_fresh(code, [str(function_dir), str(package_dir), str(layer)], runs, bytecode)
+        assert not heavy, f"{function} imported {heavy}"
         return timings
 
 

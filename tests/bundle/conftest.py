@@ -35,8 +35,9 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fetched (build/wheelhouse) with the index switched off: the test run stays offline. Function folders hold
     no requirements.txt, so their python3.12 builds are a plain copy and need no local python3.12.
     """
-    if not (_sam.WHEELHOUSE / ".complete").exists():
-        pytest.fail(f"no Lambda wheelhouse at {_sam.WHEELHOUSE}: run `make install` (or `make test`) first")
+    stamp = _sam.WHEELHOUSE / ".complete"
+    if not stamp.exists() or stamp.stat().st_mtime < (_sam.COMMON_LAYER / "requirements.txt").stat().st_mtime:
+        pytest.fail(f"no up-to-date Lambda wheelhouse at {_sam.WHEELHOUSE}: run `make install` (or `make test`)")
     build_dir = tmp_path_factory.mktemp("sam") / "build"  # sam writes build.toml next to the build dir
     proc = _sam.run(
         [_sam.tool("sam"), "build", "--template", str(_sam.TEMPLATE), "--build-dir", str(build_dir)],

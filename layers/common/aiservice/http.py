@@ -15,21 +15,24 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from aiservice.access import Principal
 from aiservice.config import get_settings
-from aiservice.errors import (
-    AllowanceExhausted,
-    InvalidRequest,
-    RateLimited,
-    ServiceError,
-    Unauthenticated,
-)
+from aiservice.errors import AllowanceExhausted, InvalidRequest, RateLimited, Unauthenticated
+from aiservice.llm.errors import InvalidLLMRequest, LLMCallFailed
+from aiservice.llm.models import ContextLengthError
+from aiservice.llm.runtime import DeadlineExceeded
 from aiservice.observability import logger, metrics, set_correlation_id
 
 # Most specific first: QuotaExceeded is a RateLimited and shares its status.
-_STATUS: tuple[tuple[type[ServiceError], HTTPStatus], ...] = (
+_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (InvalidRequest, HTTPStatus.BAD_REQUEST),
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
     (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
+    # What the LLM client raises: a prompt the models cannot take, a call the pipeline built wrong, providers
+    # that failed every attempt, work cut off at the deadline.
+    (ContextLengthError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (InvalidLLMRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (LLMCallFailed, HTTPStatus.BAD_GATEWAY),
+    (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
 )
 
 
@@ -44,10 +47,10 @@ def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | N
     )
 
 
-def service_error_response(error: ServiceError) -> Response:
+def service_error_response(error: Exception) -> Response:
     status = next((code for kind, code in _STATUS if isinstance(error, kind)), HTTPStatus.INTERNAL_SERVER_ERROR)
     headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
-    return error_response(status, error.message, headers)
+    return error_response(status, str(error), headers)
 
 
 def _describe(location: tuple[Any, ...]) -> str:
@@ -95,7 +98,7 @@ def create_app() -> APIGatewayRestResolver:
     """A resolver with pydantic validation, log lines correlated by trace_id and every error mapped to JSON."""
     app = APIGatewayRestResolver(enable_validation=True)
     app.use(middlewares=[_correlate_by_trace_id])
-    app.exception_handler(ServiceError)(service_error_response)
+    app.exception_handler([kind for kind, _ in _STATUS])(service_error_response)
     app.exception_handler(RequestValidationError)(validation_error_response)
     app.exception_handler(NotFoundError)(
         lambda error: error_response(HTTPStatus.NOT_FOUND, "no such route: check the method and the path")

@@ -90,7 +90,7 @@ async def call_llm(
             raw=reply.raw,
         )
     finally:
-        records.record_call(attempts, context, plan.messages)
+        records.record_llm_call(attempts, context, plan.messages)
 
 
 async def stream_llm(
@@ -131,7 +131,7 @@ async def stream_llm(
                         break
         raise LLMCallFailed(_failure_summary(attempts), tuple(attempts))
     finally:
-        records.record_call(attempts, context, plan.messages)
+        records.record_llm_call(attempts, context, plan.messages)
 
 
 # ------------------------------------------------------------------------------------------ planning

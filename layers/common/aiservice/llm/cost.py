@@ -219,7 +219,9 @@ _OPENAI_MARKERS = ("prompt_tokens", "completion_tokens")
 
 def _parse(spec: ModelSpec, raw_usage: object) -> _Counts:
     if raw_usage is None:
-        raise UsageShapeError(f"no usage for a {spec.id} call: a call without usage is not free (streamed without usage?)")
+        raise UsageShapeError(
+            f"no usage for a {spec.id} call: a call without usage is not free (streamed without usage?)"
+        )
     if not isinstance(raw_usage, Mapping):
         raise UsageShapeError(f"usage must be a JSON object, got {type(raw_usage).__name__}")
     keys = set(raw_usage)
@@ -282,7 +284,9 @@ class _Reader:
     def choice(self, mapping: Mapping[str, object], key: str, path: str, allowed: tuple[str, ...]) -> None:
         value = mapping.get(key)
         if value is not None and value not in allowed:
-            raise self.error(path, f"{value!r} is priced differently from the rates we have (accepted: {allowed} or null)")
+            raise self.error(
+                path, f"{value!r} is priced differently from the rates we have (accepted: {allowed} or null)"
+            )
 
     def rest(self, mapping: Mapping[str, object], known: set[str], prefix: str = "") -> None:
         """Keys we do not know: an error if they carry a token count, else noted for the logs."""
@@ -318,7 +322,8 @@ class _Reader:
             if write_5m + write_1h != creation:
                 raise self.error(
                     "cache_creation",
-                    f"the TTL split ({write_5m} 5m + {write_1h} 1h) does not sum to cache_creation_input_tokens ({creation})",
+                    f"the TTL split ({write_5m} 5m + {write_1h} 1h) does not sum to "
+                    f"cache_creation_input_tokens ({creation})",
                 )
         if split is not None:
             self.rest(split, {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}, "cache_creation.")
@@ -384,7 +389,8 @@ class _Reader:
                 if write_5m + write_1h != cache_write:
                     raise self.error(
                         "cacheDetails",
-                        f"the TTL split ({write_5m} 5m + {write_1h} 1h) does not sum to cacheWriteInputTokens ({cache_write})",
+                        f"the TTL split ({write_5m} 5m + {write_1h} 1h) does not sum to "
+                        f"cacheWriteInputTokens ({cache_write})",
                     )
         if "totalTokens" in usage and usage["totalTokens"] is not None:
             total = self.count(usage, "totalTokens", "totalTokens")
@@ -397,7 +403,14 @@ class _Reader:
                 )
         self.rest(
             usage,
-            {"inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "cacheDetails"},
+            {
+                "inputTokens",
+                "outputTokens",
+                "totalTokens",
+                "cacheReadInputTokens",
+                "cacheWriteInputTokens",
+                "cacheDetails",
+            },
         )
         return self.counts(
             "bedrock_converse",
@@ -416,36 +429,67 @@ class _Reader:
         if usage.get("total_tokens") is not None:
             total = self.count(usage, "total_tokens", "total_tokens")
             if total != prompt + completion:
-                raise self.error("total_tokens", f"{total} is not prompt_tokens + completion_tokens ({prompt + completion})")
+                raise self.error(
+                    "total_tokens", f"{total} is not prompt_tokens + completion_tokens ({prompt + completion})"
+                )
         cached = cache_write = 0
         details = self.mapping(usage, "prompt_tokens_details", "prompt_tokens_details")
         if details is not None:
             cached = self.count(details, "cached_tokens", "prompt_tokens_details.cached_tokens")
             cache_write = self.count(details, "cache_write_tokens", "prompt_tokens_details.cache_write_tokens")
-            self.zero(details, "audio_tokens", "prompt_tokens_details.audio_tokens", "audio input is priced differently")
+            self.zero(
+                details, "audio_tokens", "prompt_tokens_details.audio_tokens", "audio input is priced differently"
+            )
             for key in ("text_tokens", "image_tokens"):
-                self.subset(self.count(details, key, f"prompt_tokens_details.{key}"), f"prompt_tokens_details.{key}", prompt, "prompt_tokens")
-            self.rest(details, {"cached_tokens", "cache_write_tokens", "audio_tokens", "text_tokens", "image_tokens"}, "prompt_tokens_details.")
+                self.subset(
+                    self.count(details, key, f"prompt_tokens_details.{key}"),
+                    f"prompt_tokens_details.{key}",
+                    prompt,
+                    "prompt_tokens",
+                )
+            self.rest(
+                details,
+                {"cached_tokens", "cache_write_tokens", "audio_tokens", "text_tokens", "image_tokens"},
+                "prompt_tokens_details.",
+            )
         if cached + cache_write > prompt:
             raise self.error(
                 "prompt_tokens_details",
-                f"cached_tokens ({cached}) + cache_write_tokens ({cache_write}) exceed prompt_tokens ({prompt}), which includes them",
+                f"cached_tokens ({cached}) + cache_write_tokens ({cache_write}) exceed prompt_tokens ({prompt}), "
+                "which includes them",
             )
         reasoning = 0
         details = self.mapping(usage, "completion_tokens_details", "completion_tokens_details")
         if details is not None:
             reasoning = self.count(details, "reasoning_tokens", "completion_tokens_details.reasoning_tokens")
             self.subset(reasoning, "completion_tokens_details.reasoning_tokens", completion, "completion_tokens")
-            self.zero(details, "audio_tokens", "completion_tokens_details.audio_tokens", "audio output is priced differently")
+            self.zero(
+                details, "audio_tokens", "completion_tokens_details.audio_tokens", "audio output is priced differently"
+            )
             for key in ("text_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"):
                 path = f"completion_tokens_details.{key}"
                 self.subset(self.count(details, key, path), path, completion, "completion_tokens")
             self.rest(
                 details,
-                {"reasoning_tokens", "audio_tokens", "text_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"},
+                {
+                    "reasoning_tokens",
+                    "audio_tokens",
+                    "text_tokens",
+                    "accepted_prediction_tokens",
+                    "rejected_prediction_tokens",
+                },
                 "completion_tokens_details.",
             )
-        self.rest(usage, {"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"})
+        self.rest(
+            usage,
+            {
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "prompt_tokens_details",
+                "completion_tokens_details",
+            },
+        )
         return self.counts(
             "openai_chat",
             input=prompt - cached - cache_write,
@@ -465,7 +509,11 @@ def _token_counts(key: str, value: object, path: str, *, inherited: bool) -> lis
     if isinstance(value, (int, float, Decimal)):
         return [path] if tokenish and value != 0 else []
     if isinstance(value, Mapping):
-        return [found for k, v in value.items() for found in _token_counts(str(k), v, f"{path}.{k}", inherited=tokenish)]
+        return [
+            found for k, v in value.items() for found in _token_counts(str(k), v, f"{path}.{k}", inherited=tokenish)
+        ]
     if isinstance(value, (list, tuple)):
-        return [found for i, v in enumerate(value) for found in _token_counts(key, v, f"{path}[{i}]", inherited=tokenish)]
+        return [
+            found for i, v in enumerate(value) for found in _token_counts(key, v, f"{path}[{i}]", inherited=tokenish)
+        ]
     return []

@@ -33,7 +33,7 @@ def usage_line(attempt: Attempt, call_type: str) -> UsageLine:
     return UsageLine(model=attempt.model_id, call_type=call_type, cost_usd=cost.total_usd, tokens=tokens)
 
 
-def record_call(attempts: Sequence[Attempt], context: CallContext, messages: Sequence[dict]) -> None:
+def record_llm_call(attempts: Sequence[Attempt], context: CallContext, messages: Sequence[dict]) -> None:
     for attempt in attempts:
         try:
             _log(attempt, context, messages)
