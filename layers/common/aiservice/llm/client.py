@@ -78,17 +78,7 @@ async def call_llm(
                 parsed, problem = plan.schema.parse(reply)
                 if problem is not None:
                     raise LLMCallFailed(f"the reply does not match the schema after a repair round: {problem}", tuple(attempts))
-        return LLMResult(
-            content=reply.content,
-            reasoning=reply.reasoning,
-            tool_calls=reply.tool_calls,
-            parsed=parsed,
-            model_id=answering.id,
-            raw_usage=reply.raw_usage,
-            cost=attempts[-1].cost,
-            attempts=tuple(attempts),
-            raw=reply.raw,
-        )
+        return _result(reply, answering, attempts, parsed)
     finally:
         records.record_llm_call(attempts, context, plan.messages)
 
@@ -106,8 +96,9 @@ async def stream_llm(
     plan = _plan(messages, model, fallbacks, options or CallOptions(), None)
     attempts: list[Attempt] = []
     try:
+        max_attempts = get_settings().llm_max_attempts
         for model_spec in plan.chain:
-            for number in range(1, get_settings().llm_max_attempts + 1):
+            for number in range(1, max_attempts + 1):
                 request = ProviderRequest(model_spec, plan.messages, plan.options)
                 streamed = False
                 held = _hold(context, model_spec, plan)
@@ -125,10 +116,8 @@ async def stream_llm(
                     attempts.append(_failed(context, model_spec, failure, held, started, len(attempts) + 1))
                     if streamed:
                         raise LLMCallFailed(f"the stream broke after it began: {failure}", tuple(attempts)) from failure
-                    if not failure.retryable:
-                        break
-                    if number == get_settings().llm_max_attempts or not await _backoff(number, failure, context.deadline):
-                        break
+                    if not failure.retryable or number == max_attempts or not await _backoff(number, failure, context.deadline):
+                        break  # to the next model of the chain
         raise LLMCallFailed(_failure_summary(attempts), tuple(attempts))
     finally:
         records.record_llm_call(attempts, context, plan.messages)
@@ -262,12 +251,12 @@ async def _backoff(number: int, failure: ProviderError, deadline: Deadline | Non
     return True
 
 
-def _result(reply: ProviderReply, model: ModelSpec, attempts: list[Attempt]) -> LLMResult:
+def _result(reply: ProviderReply, model: ModelSpec, attempts: list[Attempt], parsed: Any = None) -> LLMResult:
     return LLMResult(
         content=reply.content,
         reasoning=reply.reasoning,
         tool_calls=reply.tool_calls,
-        parsed=None,
+        parsed=parsed,
         model_id=model.id,
         raw_usage=reply.raw_usage,
         cost=attempts[-1].cost,
