@@ -95,14 +95,19 @@ def local_llm(mode: str) -> Iterator[None]:
     from devserver.fakellm.server import FakeLLMServer
 
     server = FakeLLMServer("127.0.0.1", 0)
+    # Workers inherit these; no credentials are needed or sent anywhere but loopback.
+    settings = {"BEDROCK_BASE_URL": server.url, "AZURE_OPENAI_ENDPOINT": server.url, "AZURE_OPENAI_API_KEY": "local-demo"}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
-        # Workers inherit these; no credentials are needed or sent anywhere but loopback.
-        os.environ.update(
-            BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="local-demo"
-        )
         log(f"LLM providers: the offline demo model at {server.url} (--llm real for the configured providers)")
         yield
     finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         server.stop()
 
 

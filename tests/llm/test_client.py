@@ -274,3 +274,25 @@ def test_each_attempt_is_recorded_without_secrets(provider, log_lines, capsys, s
     emf = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
     assert {(doc["model"], doc["call_type"]) for doc in emf} == {(GPT5, "explain")}
     assert "test-azure-key" not in json.dumps(log_lines) + output
+
+
+def test_a_call_with_a_principal_and_no_ledger_meters_itself_through_the_store(provider, settings_env, user_id):
+    from datetime import UTC, datetime
+
+    from aiservice.store.usage import UsageStore, month_of
+
+    you = Principal(user_id=user_id, org_id=None, plan="free", privacy_mode=False, key_id="k", monthly_quota=None,
+                    user_allowance_usd=Decimal("0.05"), org_allowance_usd=None)
+    provider.enqueue(Reply(text="ok", input_tokens=1000, output_tokens=100))
+    result = call(context=CallContext(call_type="explain", principal=you), options=CallOptions(max_tokens=1000))
+    store, month = UsageStore(), month_of(datetime.now(UTC))
+    allowance = store.allowance("USER", user_id, month)
+    assert allowance["spent_usd"] == result.cost.total_usd and allowance["reserved_usd"] == 0
+    day = store.daily_usage_of_user(user_id, datetime.now(UTC).date())
+    assert [(row["model"], row["call_type"], row["input_tokens"]) for row in day] == [(SONNET, "explain", 1000)]
+    # $0.0455 left; a call that may write 3,100 tokens ($0.0465 of output alone) no longer fits: refused before
+    # any request reaches the provider.
+    requests_before = len(provider.requests)
+    with pytest.raises(AllowanceExhausted):
+        call(context=CallContext(call_type="explain", principal=you), options=CallOptions(max_tokens=3100))
+    assert len(provider.requests) == requests_before

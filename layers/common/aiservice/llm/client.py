@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from aiservice.access import Ledger, Principal
+from aiservice.access import Ledger, Principal, metered
 from aiservice.config import get_settings
 from aiservice.llm import records
 from aiservice.llm.cost import cost_of, worst_case_cost
@@ -64,8 +64,21 @@ async def call_llm(
     schema: Any = None,
 ) -> LLMResult:
     """One model call, with retries, fallbacks, billing and records. `schema`: a pydantic model class or a
-    JSON Schema dict; the reply is validated against it (one repair round) and returned as `parsed`."""
+    JSON Schema dict; the reply is validated against it (one repair round) and returned as `parsed`.
+
+    A request that meters itself (aiservice.access.metered) passes its ledger in the context. A call with a
+    principal and no ledger meters itself: it reserves its own worst case in the store and settles after
+    (two DynamoDB requests, so a request making several calls should meter once instead)."""
     plan = _plan(messages, model, fallbacks, options or CallOptions(), schema)
+    if context.ledger is None and context.principal is not None:
+        rounds = 2 if plan.schema is not None else 1  # the repair round may bill a second reply
+        estimate = rounds * max(_worst_case(model_spec, plan) for model_spec in plan.chain)
+        with metered(context.principal, trace_id=context.trace_id, estimate_usd=estimate, counts_toward_quota=False) as ledger:
+            return await _call(plan, replace(context, ledger=ledger))
+    return await _call(plan, context)
+
+
+async def _call(plan: _Plan, context: CallContext) -> LLMResult:
     attempts: list[Attempt] = []
     try:
         reply, answering = await _first_success(plan, plan.messages, context, attempts)
@@ -201,11 +214,15 @@ def _provider(model: ModelSpec, context: CallContext) -> Provider:
     return provider_for(model, context.credentials)
 
 
+def _worst_case(model: ModelSpec, plan: _Plan) -> Decimal:
+    return worst_case_cost(model, plan.input_tokens, plan.options.max_tokens, cache_write_ttl=plan.options.cache_system)
+
+
 def _hold(context: CallContext, model: ModelSpec, plan: _Plan) -> Decimal:
     """Hold this attempt's worst case in the request's reservation, before it goes out."""
     if context.ledger is None:
         return Decimal(0)
-    worst = worst_case_cost(model, plan.input_tokens, plan.options.max_tokens, cache_write_ttl=plan.options.cache_system)
+    worst = _worst_case(model, plan)
     context.ledger.hold(worst)
     return worst
 
