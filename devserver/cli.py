@@ -15,6 +15,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from devserver.console import log
+from devserver.environ import overridden
 from devserver.dynamo import create_tables, dynamodb_client, start_moto_server, use_local_credentials
 from devserver.gateway import ApiGateway
 from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout
@@ -96,18 +97,12 @@ def local_llm(mode: str) -> Iterator[None]:
 
     server = FakeLLMServer("127.0.0.1", 0)
     # Workers inherit these; no credentials are needed or sent anywhere but loopback.
-    settings = {"BEDROCK_BASE_URL": server.url, "AZURE_OPENAI_ENDPOINT": server.url, "AZURE_OPENAI_API_KEY": "local-demo"}
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
+    demo = overridden(BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="local-demo")
     try:
-        log(f"LLM providers: the offline demo model at {server.url} (--llm real for the configured providers)")
-        yield
+        with demo:
+            log(f"LLM providers: the offline demo model at {server.url} (--llm real for the configured providers)")
+            yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         server.stop()
 
 

@@ -7,7 +7,6 @@ the SAM transform runs in-process with a managed-policy loader that never calls 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -15,7 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from devserver.environ import overridden
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -100,20 +101,6 @@ def with_s3_artifacts(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def transform(template: dict[str, Any], parameter_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the AWS::Serverless-2016-10-31 transform offline and return plain CloudFormation.
 
@@ -131,7 +118,7 @@ def transform(template: dict[str, Any], parameter_values: dict[str, Any] | None 
             self._policy_map = {}
 
     # The translator builds partition-specific ARNs from the boto3 session's region.
-    with _env(AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true"):
+    with overridden(AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true"):
         output = sam_transform(with_s3_artifacts(template), dict(parameter_values or {}), OfflinePolicyLoader())
     # Back to plain JSON types (the translator returns its own dict/str subclasses).
     return json.loads(json.dumps(output))
