@@ -4,7 +4,14 @@ import json
 
 import pytest
 
-from aiservice.errors import AllowanceExhausted, InvalidRequest, QuotaExceeded, RateLimited, Unauthenticated
+from aiservice.errors import (
+    AllowanceExhausted,
+    InvalidRequest,
+    NotSupported,
+    QuotaExceeded,
+    RateLimited,
+    Unauthenticated,
+)
 from aiservice.http import service_error_response
 from aiservice.llm.errors import InvalidLLMRequest, LLMCallFailed
 from aiservice.llm.models import ContextLengthError
@@ -19,6 +26,7 @@ from aiservice.llm.runtime import DeadlineExceeded
         (AllowanceExhausted("the user monthly spend allowance ($5) ..."), 402, None),
         (RateLimited("rate limit of 40 requests per 60 s reached", retry_after_s=12), 429, "12"),
         (QuotaExceeded("monthly optimization quota of 100 reached", retry_after_s=86_400), 429, "86400"),
+        (NotSupported("language 'java' is not supported yet"), 422, None),
         (ContextLengthError("input of 300000 tokens + 8192 output is over the 200000-token window"), 413, None),
         (InvalidLLMRequest("Claude on Bedrock takes images as data: URLs"), 422, None),
         (LLMCallFailed("every attempt failed (3): ...", attempts=()), 502, None),

@@ -33,3 +33,7 @@ class QuotaExceeded(RateLimited):
 
 class AllowanceExhausted(ServiceError):
     """A user or org spend allowance cannot cover the worst-case cost of the request."""
+
+
+class NotSupported(ServiceError):
+    """A well-formed request for something this service does not do yet (e.g. a language)."""

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from aiservice.access import Principal
 from aiservice.config import get_settings
-from aiservice.errors import AllowanceExhausted, InvalidRequest, RateLimited, Unauthenticated
+from aiservice.errors import AllowanceExhausted, InvalidRequest, NotSupported, RateLimited, Unauthenticated
 from aiservice.llm.errors import InvalidLLMRequest, LLMCallFailed
 from aiservice.llm.models import ContextLengthError
 from aiservice.llm.runtime import DeadlineExceeded
@@ -27,6 +27,7 @@ _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
     (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
+    (NotSupported, HTTPStatus.UNPROCESSABLE_ENTITY),
     # What the LLM client raises: a prompt the models cannot take, a call the pipeline built wrong, providers
     # that failed every attempt, work cut off at the deadline.
     (ContextLengthError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
