@@ -28,6 +28,7 @@ from aiservice.llm.providers.factory import Credentials, provider_for
 from aiservice.llm.runtime import Deadline
 from aiservice.llm.schema import StructuredOutput
 from aiservice.llm.types import Attempt, CallOptions, LLMResult, ProviderReply, ProviderRequest
+from aiservice.observability import logger
 
 _ROLES = {"system", "user", "assistant", "tool"}
 _REPAIR_PROMPT = "Your reply did not match the required JSON schema: {error}. Reply again, with valid JSON only."
@@ -252,7 +253,11 @@ def _bill(
 def _failed(
     context: CallContext, model: ModelSpec, failure: ProviderError, held: Decimal, started: float, number: int
 ) -> Attempt:
-    return _bill(context, model, failure.raw_usage, held, started, number, error=failure)
+    try:
+        return _bill(context, model, failure.raw_usage, held, started, number, error=failure)
+    except ValueError:  # a broken stream's partial usage we cannot price: keep the failure, say so
+        logger.warning("unpriceable usage of a failed attempt", extra={"model": model.id, "usage": failure.raw_usage})
+        return _bill(context, model, None, held, started, number, error=failure)
 
 
 async def _backoff(number: int, failure: ProviderError, deadline: Deadline | None) -> bool:

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiservice.llm.errors import InvalidLLMRequest
+from aiservice.llm.errors import InvalidLLMRequest, ProviderError
 from aiservice.llm.providers.sdk_errors import classify
 from aiservice.llm.schema import RESPOND_TOOL
 from aiservice.llm.types import ProviderReply, ProviderRequest, ToolCall
@@ -198,6 +198,11 @@ class BedrockProvider:
             failure.raw_usage = message.get("usage")  # input is billed once the stream started
             raise failure from error
         for index, text in partial_json.items():
-            blocks[index]["input"] = json.loads(text) if text else {}
+            try:
+                blocks[index]["input"] = json.loads(text) if text else {}
+            except ValueError as error:
+                raise ProviderError(
+                    f"malformed tool input in the stream: {error}", retryable=True, raw_usage=message.get("usage")
+                ) from error
         message["content"] = [blocks[index] for index in sorted(blocks)]
         yield from_anthropic(message)
