@@ -48,6 +48,8 @@ bench: install
 	$(PY) bench/hot_path.py
 	$(PY) bench/llm_client.py
 	$(PY) bench/llm_cold_import.py
+	$(PY) bench/diff_apply.py
+	$(PY) bench/postprocess.py
 
 build: install
 	$(VENV)/bin/sam build --template template.yaml
