@@ -98,6 +98,13 @@ def _worker_main(conn: Connection, environment: dict[str, str], import_paths: li
 # ----------------------------------------------------------------------------------------------- parent side
 
 
+def template_environment(template: dict[str, str], local: os._Environ | dict[str, str]) -> dict[str, str]:
+    """The template's variables for a function, except those it leaves empty (a parameter with an empty
+    default, such as AzureOpenAIEndpoint) where the local environment has a value: that is how a local run
+    is pointed at real providers, or at the offline demo model, without editing the template."""
+    return {name: local[name] if value == "" and local.get(name) else value for name, value in template.items()}
+
+
 class Worker:
     """One execution environment of one function."""
 
@@ -114,7 +121,7 @@ class Worker:
         }
         environment = {
             **os.environ,  # passes AWS_ENDPOINT_URL_DYNAMODB, credentials, PATH... through
-            **spec.environment,
+            **template_environment(spec.environment, os.environ),
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_LAMBDA_FUNCTION_NAME": name,

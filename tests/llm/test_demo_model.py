@@ -34,3 +34,15 @@ def test_demo_is_the_default_only_when_no_provider_is_configured(monkeypatch):
     assert default_llm_mode() == "demo"
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://acme.openai.azure.com")
     assert default_llm_mode() == "real"
+
+
+def test_template_variables_left_empty_are_filled_from_the_local_environment():
+    from devserver.runtime import template_environment
+
+    template = {"AZURE_OPENAI_ENDPOINT": "", "LLM_PROFILE": "default", "LLM_ROUTING_PARAMETER": ""}
+    local = {"AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9999", "LLM_PROFILE": "premium"}
+    assert template_environment(template, local) == {
+        "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9999",  # empty in the template: the local value
+        "LLM_PROFILE": "default",  # set by the template: the template wins, as in a deployment
+        "LLM_ROUTING_PARAMETER": "",
+    }
