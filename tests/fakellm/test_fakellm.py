@@ -382,28 +382,63 @@ async def _azure_call(client, stream: bool):
     return [chunk async for chunk in chunks]
 
 
-BEDROCK_FAULTS = [
-    (Fault.status(429, retry_after=7), anthropic.RateLimitError, 429),
-    (Fault.status(500), anthropic.InternalServerError, 500),
-    (Fault.status(503), anthropic.ServiceUnavailableError, 503),
-    (Fault.overloaded(), anthropic.APIStatusError, 529),
-    (Fault.context_length(), anthropic.BadRequestError, 400),
-    (Fault.timeout(3), anthropic.APITimeoutError, None),
-    (Fault.drop(), anthropic.APIConnectionError, None),
-]
+FAULTS = {
+    "bedrock": [
+        (Fault.status(429, retry_after=7), anthropic.RateLimitError, 429),
+        (Fault.status(500), anthropic.InternalServerError, 500),
+        (Fault.status(503), anthropic.ServiceUnavailableError, 503),
+        (Fault.overloaded(), anthropic.APIStatusError, 529),
+        (Fault.context_length(), anthropic.BadRequestError, 400),
+        (Fault.timeout(3), anthropic.APITimeoutError, None),
+        (Fault.drop(), anthropic.APIConnectionError, None),
+    ],
+    "azure": [
+        (Fault.status(429, retry_after=7), openai.RateLimitError, 429),
+        (Fault.status(500), openai.InternalServerError, 500),
+        (Fault.overloaded(), openai.InternalServerError, 503),
+        (Fault.context_length(), openai.BadRequestError, 400),
+        (Fault.timeout(3), openai.APITimeoutError, None),
+        (Fault.drop(), openai.APIConnectionError, None),
+    ],
+}
+PROTOCOLS = {"bedrock": (bedrock, _bedrock_call, anthropic), "azure": (azure, _azure_call, openai)}
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
-@pytest.mark.parametrize("fault, error, status", BEDROCK_FAULTS, ids=lambda v: getattr(v, "kind", None))
-def test_bedrock_faults_surface_as_sdk_errors_and_the_server_recovers(server, fault, error, status, stream):
+def _protocol_specifics(protocol: str, fault: Fault, err: Exception, status: int | None) -> None:
+    """What each protocol's error looks like on the wire, as the real providers send it."""
+    if protocol == "bedrock":
+        if status == 429:
+            assert err.response.headers["x-amzn-errortype"].startswith("ThrottlingException")
+            assert err.body == {"message": "Too many requests, please wait before trying again."}
+        if status == 529:
+            assert err.body["error"]["type"] == "overloaded_error"
+        if fault.kind == "context_length":
+            assert err.body == {"message": "Input is too long for requested model."}
+            assert err.response.headers["x-amzn-errortype"].startswith("ValidationException")
+    else:
+        if status == 429:
+            assert err.response.headers["retry-after-ms"] == "7000"
+            assert err.body["code"] == "429" and "retry after 7 seconds" in err.body["message"]
+        if fault.kind == "context_length":
+            assert err.code == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["once", "stream"])
+@pytest.mark.parametrize(
+    "protocol, fault, error, status",
+    [(protocol, *case) for protocol, cases in FAULTS.items() for case in cases],
+    ids=lambda v: getattr(v, "kind", v if isinstance(v, str) else None),
+)
+def test_faults_surface_as_sdk_errors_and_the_server_recovers(server, protocol, fault, error, status, stream):
+    make_client, send, sdk = PROTOCOLS[protocol]
     server.enqueue(fault)
 
     async def call():
-        client = bedrock(server, timeout=0.3)
+        client = make_client(server, timeout=0.3)
         try:
             with pytest.raises(error) as raised:
-                await _bedrock_call(client, stream)
-            return raised.value, await _bedrock_call(client, stream)
+                await send(client, stream)
+            return raised.value, await send(client, stream)
         finally:
             await client.close()
 
@@ -411,59 +446,13 @@ def test_bedrock_faults_surface_as_sdk_errors_and_the_server_recovers(server, fa
     if status is not None:
         assert err.status_code == status
     else:
-        assert not isinstance(err, anthropic.APIStatusError)
+        assert not isinstance(err, sdk.APIStatusError)
     if fault.kind == "drop":
-        assert not isinstance(err, anthropic.APITimeoutError)
+        assert not isinstance(err, sdk.APITimeoutError)
     if status == 429:
         assert err.response.headers["retry-after"] == "7"
-        assert err.response.headers["x-amzn-errortype"].startswith("ThrottlingException")
-        assert err.body == {"message": "Too many requests, please wait before trying again."}
-    if status == 529:
-        assert err.body["error"]["type"] == "overloaded_error"
-    if fault.kind == "context_length":
-        assert err.body == {"message": "Input is too long for requested model."}
-        assert err.response.headers["x-amzn-errortype"].startswith("ValidationException")
+    _protocol_specifics(protocol, fault, err, status)
     assert after  # the next request gets the default reply
-    assert len(server.requests) == 2
-
-
-AZURE_FAULTS = [
-    (Fault.status(429, retry_after=7), openai.RateLimitError, 429),
-    (Fault.status(500), openai.InternalServerError, 500),
-    (Fault.overloaded(), openai.InternalServerError, 503),
-    (Fault.context_length(), openai.BadRequestError, 400),
-    (Fault.timeout(3), openai.APITimeoutError, None),
-    (Fault.drop(), openai.APIConnectionError, None),
-]
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize("fault, error, status", AZURE_FAULTS, ids=lambda v: getattr(v, "kind", None))
-def test_azure_faults_surface_as_sdk_errors_and_the_server_recovers(server, fault, error, status, stream):
-    server.enqueue(fault)
-
-    async def call():
-        client = azure(server, timeout=0.3)
-        try:
-            with pytest.raises(error) as raised:
-                await _azure_call(client, stream)
-            return raised.value, await _azure_call(client, stream)
-        finally:
-            await client.close()
-
-    err, after = run(call())
-    if status is not None:
-        assert err.status_code == status
-    else:
-        assert not isinstance(err, openai.APIStatusError)
-    if fault.kind == "drop":
-        assert not isinstance(err, openai.APITimeoutError)
-    if status == 429:
-        assert err.response.headers["retry-after"] == "7" and err.response.headers["retry-after-ms"] == "7000"
-        assert err.body["code"] == "429" and "retry after 7 seconds" in err.body["message"]
-    if fault.kind == "context_length":
-        assert err.code == "context_length_exceeded"
-    assert after
     assert len(server.requests) == 2
 
 
