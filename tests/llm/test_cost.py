@@ -76,13 +76,7 @@ OPENAI_IDS = [model_id for model_id in EXPECTED if model_id.startswith("azure")]
 SONNET_IDS = [model_id for model_id in CLAUDE_IDS if model_id.startswith("claude-sonnet")]
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-    monkeypatch.delenv(models.EXTRA_MODELS_ENV, raising=False)
-    monkeypatch.delenv(models.APPLICATION_PROFILES_ENV, raising=False)
-    reset_registry()
-    yield
-    reset_registry()
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def test_every_registry_model_has_hand_written_prices_here():

@@ -55,14 +55,7 @@ GEMINI = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-    """Each test starts from models.json alone and leaves nothing cached behind."""
-    monkeypatch.delenv(models.EXTRA_MODELS_ENV, raising=False)
-    monkeypatch.delenv(models.APPLICATION_PROFILES_ENV, raising=False)
-    reset_registry()
-    yield
-    reset_registry()
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def configure(monkeypatch, name: str, value: object) -> None:
