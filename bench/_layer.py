@@ -33,8 +33,18 @@ def pip_target(target: Path, requirements: list[str]) -> Path:
     wanted = "\n".join(requirements)
     if not stamp.exists() or stamp.read_text() != wanted:
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--upgrade", "--target", str(target),
-             *requirements],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--upgrade",
+                "--target",
+                str(target),
+                *requirements,
+            ],
             check=True,
         )
         stamp.write_text(wanted)
@@ -46,8 +56,9 @@ def native_layer() -> Path:
     return pip_target(NATIVE_LAYER, ["-r", str(LAYER_SOURCE / "requirements.txt")])
 
 
-def time_fresh(code: str, paths: list[str], runs: int, bytecode: bool, env: dict[str, str] | None = None
-               ) -> tuple[list[float], list[str]]:
+def time_fresh(
+    code: str, paths: list[str], runs: int, bytecode: bool, env: dict[str, str] | None = None
+) -> tuple[list[float], list[str]]:
     """Milliseconds `code` takes in each of `runs` fresh `python -S` processes whose sys.path is `paths`, and the
     heavy modules it loaded. With `bytecode`, compiled once into a private cache first; without, never cached."""
     with tempfile.TemporaryDirectory() as scratch:

@@ -22,6 +22,7 @@ from _layer import LAYER_SOURCE, ROOT, native_layer, time_fresh
 
 TARGETS_MS = {"healthcheck": 150, "authorizer": 300}
 
+
 def measure(function: str, layer: Path, runs: int, bytecode: bool) -> list[float]:
     with tempfile.TemporaryDirectory() as scratch:
         # Copies of the sources, so that no __pycache__ of earlier runs is found next to them.
@@ -54,7 +55,10 @@ def main() -> None:
     print(f"cold import+init, best/median of {args.runs} fresh `python -S` processes (Python {sys.version.split()[0]})")
     print(f"{'handler':<12} {'bytecode':<12} {'best ms':>8} {'median ms':>10} {'target':>7}")
     for row in rows:
-        print(f"{row['handler']:<12} {row['bytecode']:<12} {row['best_ms']:>8} {row['median_ms']:>10} {row['target_ms']:>7}")
+        print(
+            f"{row['handler']:<12} {row['bytecode']:<12} "
+            f"{row['best_ms']:>8} {row['median_ms']:>10} {row['target_ms']:>7}"
+        )
     print(json.dumps(rows))
 
 

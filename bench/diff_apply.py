@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers/common"))
 
-from aiservice.diff import apply_patch  # noqa: E402
+from aiservice.diff import PatchFormat, apply_patch  # noqa: E402
 
 FUNCTIONS = 1_000
 EDITED_EVERY = 10
@@ -86,7 +86,7 @@ def search_replace_patch() -> str:
     return "\n".join(blocks)
 
 
-def timed(apply: Callable[[], dict], runs: int) -> list[float]:
+def timed(apply: Callable[[], object], runs: int) -> list[float]:
     apply()  # warm-up
     timings = []
     for _ in range(runs):
@@ -103,7 +103,7 @@ def main() -> None:
     source = "".join(line + "\n" for number in range(FUNCTIONS) for line in function(number))
     expected = "".join(line + "\n" for number in range(FUNCTIONS) for line in function(number, edited(number)))
     files = {"big.py": source}
-    cases = {
+    cases: dict[str, tuple[str, PatchFormat, float | None]] = {
         "V4A, 100 hunks with @@ scope lines": (v4a_patch(), "v4a", TARGET_MS),
         "SEARCH/REPLACE, 100 blocks": (search_replace_patch(), "search_replace", None),
         "V4A, 100 hunks, context unindented": (v4a_patch(unindented_context=True), "v4a", None),
@@ -122,8 +122,10 @@ def main() -> None:
             }
         )
     lines = source.count("\n")
-    print(f"apply_patch on a {lines:,}-line file ({len(source):,} bytes), best/median of {args.runs} runs "
-          f"(Python {sys.version.split()[0]})")
+    print(
+        f"apply_patch on a {lines:,}-line file ({len(source):,} bytes), best/median of {args.runs} runs "
+        f"(Python {sys.version.split()[0]})"
+    )
     print(f"{'case':<38} {'best ms':>8} {'median ms':>10} {'target':>7}")
     for row in rows:
         print(f"{row['case']:<38} {row['best_ms']:>8} {row['median_ms']:>10} {row['target_ms'] or '-':>7}")

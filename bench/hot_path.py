@@ -23,13 +23,23 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT)]
-os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
-                  POWERTOOLS_METRICS_NAMESPACE="Bench", POWERTOOLS_LOG_LEVEL="WARNING",
-                  RATE_LIMIT_MAX="100000", PLAN_MONTHLY_QUOTA_FREE="unlimited")
+os.environ.update(
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_METRICS_NAMESPACE="Bench",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+    RATE_LIMIT_MAX="100000",
+    PLAN_MONTHLY_QUOTA_FREE="unlimited",
+)
 
-CONTEXT = SimpleNamespace(function_name="bench", memory_limit_in_mb=512, aws_request_id="bench",
-                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:bench",
-                          get_remaining_time_in_millis=lambda: 29_000)
+CONTEXT = SimpleNamespace(
+    function_name="bench",
+    memory_limit_in_mb=512,
+    aws_request_id="bench",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:bench",
+    get_remaining_time_in_millis=lambda: 29_000,
+)
 
 
 def main() -> None:
@@ -49,7 +59,9 @@ def main() -> None:
     from aiservice.store.dynamo import dynamodb_client as service_client
     from aiservice.store.keys import KeyStore
 
-    key, _ = create_key(KeyStore(), user_id="bench-user", org_id="bench-org", plan="free", privacy_mode=False, label=None)
+    key, _ = create_key(
+        KeyStore(), user_id="bench-user", org_id="bench-org", plan="free", privacy_mode=False, label=None
+    )
     authorizer = import_file("bench_authorizer", ROOT / "functions/authorizer/app.py")
     function = import_file("bench_metered", ROOT / "tests/fixtures/metered/app.py")
 
@@ -64,7 +76,9 @@ def main() -> None:
 
     event = json.loads((ROOT / "events/healthcheck.json").read_text())
     event.update(httpMethod="POST", path="/ai/metered", resource="/ai/metered")
-    event["requestContext"] = dict(event["requestContext"], authorizer={"principalId": answer["principalId"], **answer["context"]})
+    event["requestContext"] = dict(
+        event["requestContext"], authorizer={"principalId": answer["principalId"], **answer["context"]}
+    )
     latencies = []
     for _ in range(args.calls):
         event["body"] = json.dumps({"trace_id": uuid.uuid4().hex, "estimate_usd": "0.001", "cost_usd": "0.0005"})
@@ -76,10 +90,14 @@ def main() -> None:
 
     per_call = sum(operations.values()) / args.calls
     print(f"authorizer, cache miss: {authorizer_requests} DynamoDB requests (GetItem + BatchGetItem)")
-    print(f"/ai/* hot path: {per_call:.2f} DynamoDB requests per call over {args.calls} calls "
-          f"({', '.join(f'{name} x{count / args.calls:g}' for name, count in operations.items())}); target <= 2")
-    print(f"handler latency against moto on loopback: p50 {statistics.median(latencies):.1f} ms, "
-          f"p95 {statistics.quantiles(latencies, n=20)[-1]:.1f} ms")
+    print(
+        f"/ai/* hot path: {per_call:.2f} DynamoDB requests per call over {args.calls} calls "
+        f"({', '.join(f'{name} x{count / args.calls:g}' for name, count in operations.items())}); target <= 2"
+    )
+    print(
+        f"handler latency against moto on loopback: p50 {statistics.median(latencies):.1f} ms, "
+        f"p95 {statistics.quantiles(latencies, n=20)[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -26,18 +26,27 @@ HANDLER_IMPORT = "import aiservice.http, aiservice.llm.client"
 def with_clients(*models: str) -> str:
     """The handler import, then the provider clients of `models` made (their SDKs loaded)."""
     made = "; ".join(f"provider_for(get_model({model!r}))" for model in models)
-    return (f"{HANDLER_IMPORT}\nfrom aiservice.llm.models import get_model\n"
-            f"from aiservice.llm.providers.factory import provider_for\n{made}")
+    return (
+        f"{HANDLER_IMPORT}\nfrom aiservice.llm.models import get_model\n"
+        f"from aiservice.llm.providers.factory import provider_for\n{made}"
+    )
 
 
 LITELLM = "from litellm import Router"
-ENV = {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-       "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9", "AZURE_OPENAI_API_KEY": "bench",
-       "POWERTOOLS_METRICS_NAMESPACE": "Bench", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9",
+    "AZURE_OPENAI_API_KEY": "bench",
+    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
 
 
 def litellm_requirement() -> str:
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras: dict[str, list[str]] = project["optional-dependencies"]
     return next(requirement for requirement in extras["bench"] if requirement.startswith("litellm"))
 
 
@@ -55,7 +64,10 @@ def main() -> None:
         (f"{LITELLM} ({litellm_requirement()})", LITELLM, theirs),
     ]
     results = {}
-    print(f"cold import, best/median of {args.runs} fresh `python -S` processes, bytecode cached (Python {sys.version.split()[0]})")
+    print(
+        f"cold import, best/median of {args.runs} fresh `python -S` processes, bytecode cached "
+        f"(Python {sys.version.split()[0]})"
+    )
     for label, code, paths in rows:
         timings, _ = time_fresh(code, paths, args.runs, bytecode=True, env=ENV)
         results[label] = min(timings)

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers/common")]
 
-from aiservice.code.candidates import Target, postprocess  # noqa: E402
+from aiservice.code.candidates import Outcome, Target, postprocess  # noqa: E402
 from aiservice.code.markdown import CodeString, CodeStringsMarkdown  # noqa: E402
 
 PATH = "inventory/stock.py"
@@ -119,7 +119,7 @@ OPTIMIZED_METHOD = '''    def reorder_report(self, skus: Iterable[str]) -> list[
         return sorted(low)
 '''
 
-HELPERS = '''
+HELPERS = """
 
 _ROOT_LEAD_TIME = math.sqrt(DEFAULT_LEAD_TIME)
 
@@ -130,7 +130,7 @@ def _shipments(history: list[tuple[str, int]]) -> dict[str, list[int]]:
         if change < 0:
             by_sku.setdefault(sku, []).append(-change)
     return by_sku
-'''
+"""
 
 
 def module() -> str:
@@ -177,7 +177,7 @@ def main() -> None:
     texts = replies(code)
     target = Target(TARGET, PATH)
 
-    def run() -> object:
+    def run() -> Outcome:
         return postprocess(CodeStringsMarkdown.parse(original), texts, target)
 
     outcome = run()  # warm-up, and the outcome to show
@@ -192,8 +192,10 @@ def main() -> None:
         print(f"  kept    reply {candidate.index}: {len(candidate.files[PATH].splitlines())} lines")
     for dropped in outcome.dropped:
         print(f"  dropped reply {dropped.index}: {dropped.reason}")
-    print(f"postprocess, {args.runs} runs: best {min(timings):.1f} ms, median {statistics.median(timings):.1f} ms;"
-          f" target <= {TARGET_BUDGET_MS} ms")
+    print(
+        f"postprocess, {args.runs} runs: best {min(timings):.1f} ms, median {statistics.median(timings):.1f} ms;"
+        f" target <= {TARGET_BUDGET_MS} ms"
+    )
 
 
 if __name__ == "__main__":

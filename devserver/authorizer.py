@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 from devserver.console import log
 from devserver.events import HttpRequest
@@ -97,7 +98,10 @@ def _configuration_error() -> Refusal:
     return Refusal("AUTHORIZER_CONFIGURATION_ERROR", 500, "Internal server error")
 
 
-def _require(value: object, kind: type) -> object:
+_T = TypeVar("_T")
+
+
+def _require(value: object, kind: type[_T]) -> _T:
     if not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
@@ -122,8 +126,10 @@ def _evaluate(statements: list[dict], arn: str) -> str | None:
     """Allow, Deny (an explicit deny wins) or None (nothing matched: an implicit deny)."""
     effect = None
     for statement in statements:
-        if not any(_wildcard_match(action, "execute-api:Invoke", ignore_case=True)
-                   for action in _as_list(statement.get("Action"))):
+        if not any(
+            _wildcard_match(action, "execute-api:Invoke", ignore_case=True)
+            for action in _as_list(statement.get("Action"))
+        ):
             continue
         if any(_wildcard_match(resource, arn) for resource in _as_list(statement.get("Resource"))):
             if statement.get("Effect") == "Deny":

@@ -5,25 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from devserver.console import log
-from devserver.dynamo import create_tables, dynamodb_client, start_moto_server, use_local_credentials
+from devserver.dynamo import create_tables, dynamodb_client, use_local_credentials
 from devserver.environ import overridden
+from devserver.front import stop_on_signals
 from devserver.gateway import ApiGateway
-from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout
+from devserver.moto_process import moto_process
+from devserver.runtime import Concurrency, FunctionError, FunctionRuntime, InvocationTimeout
 from devserver.seed import seed_demo_key
 from devserver.server import serve
 from devserver.template import Stack, TemplateError, local_region
 
 DEFAULT_PORT = 8000  # the codeflash client's fixed local address: http://localhost:8000
+DEFAULT_CFAPI_PORT = 3001  # and its fixed cfapi address with CODEFLASH_CFAPI_SERVER=local: http://localhost:3001
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cannot load {args.template}: {error}")
         return 2
     if args.command == "run":
-        return run(stack, args.port, llm_mode)
+        try:
+            concurrency = Concurrency(args.concurrency, args.queue, args.queue_wait)
+        except ValueError as error:
+            log(str(error))
+            return 2
+        return run(stack, args.port, llm_mode, concurrency, args.stage_in_path, cfapi_port=args.cfapi_port)
     return invoke(stack, args.function, args.event_file, llm_mode)
 
 
@@ -45,7 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="serve the API on http://localhost:PORT")
-    run_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    run_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    defaults = Concurrency()
+    run_parser.add_argument("--concurrency", type=int, default=_env("DEVSERVER_CONCURRENCY", int, defaults.limit),
+                            help="execution environments per function, like Lambda reserved concurrency "
+                                 "(env DEVSERVER_CONCURRENCY, default %(default)s)")
+    run_parser.add_argument("--queue", type=int, default=_env("DEVSERVER_QUEUE", int, defaults.queue),
+                            help="invocations per function that may wait for a busy one; more get a 429 "
+                                 "(env DEVSERVER_QUEUE, default %(default)s)")
+    run_parser.add_argument("--queue-wait", type=float,
+                            default=_env("DEVSERVER_QUEUE_WAIT_S", float, defaults.queue_wait_s),
+                            help="seconds an invocation may wait in that queue before its 429 "
+                                 "(env DEVSERVER_QUEUE_WAIT_S, default %(default)s)")
+    run_parser.add_argument("--stage-in-path", action="store_true",
+                            help="serve under /<stage>/ like the deployed execute-api URL")
+    run_parser.add_argument("--cfapi-port", type=int, default=DEFAULT_CFAPI_PORT,
+                            help="a second listener of the same gateway, where the CLI sends /cfapi/* with "
+                                 "CODEFLASH_CFAPI_SERVER=local (default %(default)s; -1: none; 0: a free port)")
     invoke_parser = commands.add_parser("invoke", help="run one function once with an event; print its result")
     invoke_parser.add_argument("function", help="the function's logical id, e.g. HealthcheckFunction")
     invoke_parser.add_argument("event_file", help="JSON event file; - reads stdin")
@@ -58,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE",
                              help="template parameters, e.g. AuthorizerCacheTtlSeconds=0")
     return parser
+
+
+def _env(name: str, kind: Callable[[str], int | float], default: int | float) -> int | float:
+    value = os.environ.get(name)
+    try:
+        return kind(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not a number") from None
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -77,10 +107,8 @@ def local_dynamodb(stack: Stack) -> Iterator[str | None]:
     private_store = not endpoint
     with ExitStack() as cleanup:
         if private_store:
-            moto = start_moto_server("127.0.0.1", 0)
-            cleanup.callback(moto.stop)
-            endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = moto.url  # workers inherit it
-            log(f"DynamoDB: in-memory moto at {endpoint} (data is lost on exit)")
+            endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = cleanup.enter_context(moto_process())  # workers inherit it
+            log(f"DynamoDB: in-memory moto at {endpoint}, in its own process (data is lost on exit)")
         created = create_tables(dynamodb_client(endpoint), stack)
         log(f"DynamoDB tables at {endpoint}: {', '.join(stack.tables) or 'none'} (created: {len(created)})")
         try:
@@ -98,9 +126,15 @@ def local_llm(mode: str) -> Iterator[None]:
         log("LLM providers: the real ones, as configured in the environment")
         yield
         return
+    from devserver.fakellm.scripted import ScriptedModel
     from devserver.fakellm.server import FakeLLMServer
 
-    server = FakeLLMServer("127.0.0.1", 0)
+    # DEVSERVER_LLM_SCRIPT names a scripted model's folder (devserver.fakellm.scripted): canned replies chosen by
+    # what each request asks, for demos and the real-CLI tests.
+    script = os.environ.get("DEVSERVER_LLM_SCRIPT")
+    server = FakeLLMServer("127.0.0.1", 0, **({"default_reply": ScriptedModel(script)} if script else {}))
+    if script:
+        log(f"LLM: the scripted model in {script}")
     # Workers inherit these; no credentials are needed or sent anywhere but loopback.
     demo = overridden(BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="local-demo")
     try:
@@ -117,34 +151,47 @@ def default_llm_mode() -> str:
     return "real" if any(os.environ.get(name) for name in configured) else "demo"
 
 
-def run(stack: Stack, port: int, llm_mode: str) -> int:
-    stop = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stop.set())
+def run(stack: Stack, port: int, llm_mode: str, concurrency: Concurrency = Concurrency(),
+        stage_in_path: bool = False, *, cfapi_port: int = -1) -> int:
+    stop = stop_on_signals()
     with ExitStack() as cleanup:  # unwinds in reverse: HTTP servers, workers, the LLM stand-in, DynamoDB
         demo_key = cleanup.enter_context(local_dynamodb(stack))
         cleanup.enter_context(local_llm(llm_mode))
-        runtime = cleanup.enter_context(FunctionRuntime(stack.functions, stack.region))
+        runtime = cleanup.enter_context(FunctionRuntime(stack.functions, stack.region, concurrency))
+        gateway = ApiGateway(stack, runtime, stage_in_path)
         try:
-            servers = serve(ApiGateway(stack, runtime), port)
+            servers = serve(gateway, port)
         except OSError as error:
             log(f"cannot listen on port {port}: {error.strerror or error}")
             return 1
         cleanup.callback(servers.stop)
-        _print_banner(stack, servers.urls, demo_key)
+        urls = list(servers.urls)
+        if cfapi_port >= 0 and cfapi_port != port:  # the same gateway (routes, authorizer cache, workers)
+            try:
+                cfapi_servers = serve(gateway, cfapi_port)
+            except OSError as error:  # not fatal: the API, /cfapi/* included, still answers on the main port
+                log(f"cannot listen on the cfapi port {cfapi_port}: {error.strerror or error}; the CLI's "
+                    "cfapi calls (CODEFLASH_CFAPI_SERVER=local) will not reach this server")
+            else:
+                cleanup.callback(cfapi_servers.stop)
+                urls += cfapi_servers.urls
+        stage = f"/{stack.stage_name}" if stage_in_path else ""
+        _print_banner(stack, [url + stage for url in urls], demo_key, concurrency)
         while not stop.wait(timeout=1):
             pass
         log("stopping")
     return 0
 
 
-def _print_banner(stack: Stack, urls: list[str], demo_key: str | None) -> None:
-    lines = [f"devserver: stage {stack.stage_name} on {', '.join(urls)}"]
+def _print_banner(stack: Stack, urls: list[str], demo_key: str | None, concurrency: Concurrency) -> None:
+    lines = [f"devserver: stage {stack.stage_name} on {', '.join(urls)}",
+             f"  per function: {concurrency.limit} concurrent, {concurrency.queue} queued for at most "
+             f"{concurrency.queue_wait_s:g} s, then 429"]
     for route in stack.routes():
         auth = route.authorizer or "no auth"
         lines.append(f"  {route.method:<6} {route.path:<32} {route.function_id} ({auth})")
     if demo_key:
-        lines += [f"Demo API key: {demo_key}", f"  export CODEFLASH_API_KEY={demo_key} CODEFLASH_AIS_SERVER=local"]
+        lines += [f"Demo API key: {demo_key}", f"  export CODEFLASH_API_KEY={demo_key} CODEFLASH_AIS_SERVER=local CODEFLASH_CFAPI_SERVER=local"]
     lines.append("Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

@@ -50,7 +50,7 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     server = make_server(host, port, app, threaded=False, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto-dynamodb", daemon=True)
     thread.start()
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = server.socket.getsockname()[:2]  # as bound (port 0: the one chosen)
     return MotoServer(url=f"http://{_url_host(bound_host)}:{bound_port}", _server=server, _thread=thread)
 
 

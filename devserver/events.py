@@ -64,8 +64,18 @@ def request_context(request: HttpRequest, route: Route, stage: str, request_id: 
             "sourceIp": request.source_ip,
             "userAgent": request.header("User-Agent"),
             **dict.fromkeys(
-                ("accessKey", "accountId", "caller", "cognitoAuthenticationProvider", "cognitoAuthenticationType",
-                 "cognitoIdentityId", "cognitoIdentityPoolId", "principalOrgId", "user", "userArn")
+                (
+                    "accessKey",
+                    "accountId",
+                    "caller",
+                    "cognitoAuthenticationProvider",
+                    "cognitoAuthenticationType",
+                    "cognitoIdentityId",
+                    "cognitoIdentityPoolId",
+                    "principalOrgId",
+                    "user",
+                    "userArn",
+                )
             ),
         },
     }
@@ -98,7 +108,8 @@ def proxy_event(request: HttpRequest, route: Route, path_parameters: dict[str, s
     return {**_request_fields(request, route, path_parameters, context), "body": body, "isBase64Encoded": is_base64}
 
 
-def authorizer_event(request: HttpRequest, route: Route, path_parameters: dict[str, str], context: dict,
-                     arn: str) -> dict:
+def authorizer_event(
+    request: HttpRequest, route: Route, path_parameters: dict[str, str], context: dict, arn: str
+) -> dict:
     """The event of a Lambda REQUEST authorizer."""
     return {"type": "REQUEST", "methodArn": arn, **_request_fields(request, route, path_parameters, context)}

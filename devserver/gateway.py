@@ -1,8 +1,9 @@
 """API Gateway (REST API, Lambda proxy integration) in front of the local function runtime.
 
-Transport-free: ApiGateway.handle turns an HttpRequest into an HttpResponse; devserver.server puts it on HTTP.
-Where the real service answers unknown routes with 403 "Missing Authentication Token", this one answers a
-clearer 404 (405 for a known path with another method), rendered through the same gateway responses.
+Transport-free: ApiGateway.handle turns an HttpRequest into an HttpResponse; devserver.server puts it on HTTP
+(and enforces the body cap there, before the body is read). Where the real service answers unknown routes with 403
+"Missing Authentication Token", this one answers a clearer 404 (405 for a known path with another method),
+rendered through the same gateway responses.
 """
 
 from __future__ import annotations
@@ -12,24 +13,20 @@ import json
 import re
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from devserver.authorizer import Authorizers, Refusal
 from devserver.console import log
 from devserver.events import HttpRequest, authorizer_event, method_arn, proxy_event, request_context
-from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout, RuntimeClosed
+from devserver.front import HttpResponse
+from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout, RuntimeClosed, Throttled
 from devserver.template import GatewayResponse, Route, Stack
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# API Gateway takes 10 MiB, but Lambda's synchronous invocations take 6 MB: a larger proxy event never reaches
+# the function, so the local gateway refuses such a body outright.
+MAX_BODY_BYTES = 6 * 1024 * 1024
 LAMBDA_ERROR_MESSAGE = "Internal server error"  # API Gateway's 502 for a failed or malformed Lambda answer
 DEFAULT_ERROR_TEMPLATE = '{"message":$context.error.messageString}'  # API Gateway's own when none is set
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
 
 
 # ----------------------------------------------------------------------------------------------- routing
@@ -149,9 +146,13 @@ _TRANSPORT_HEADERS = {"content-length", "transfer-encoding", "connection"}  # th
 
 
 class ApiGateway:
-    def __init__(self, stack: Stack, runtime: FunctionRuntime):
+    """stage_in_path: serve under /<stage>/..., as the execute-api URL does (what `aiservice-forward --url` expects);
+    the functions still see the path without it."""
+
+    def __init__(self, stack: Stack, runtime: FunctionRuntime, stage_in_path: bool = False):
         self.stack = stack
         self.runtime = runtime
+        self.stage_prefix = f"/{stack.stage_name}" if stage_in_path else ""
         self.router = Router(stack.routes())
         self.responses = GatewayResponses(stack.gateway_responses)
         self.authorizers = Authorizers(stack.authorizers, runtime)
@@ -163,13 +164,21 @@ class ApiGateway:
         except Refusal as refusal:
             return self.responses.render(refusal.kind, refusal.status, refusal.message, request_id,
                                          refusal.authorizer_context)
+        except Throttled as throttled:  # the function's (or its authorizer's) concurrency limit and queue are full
+            log(str(throttled))
+            response = self.responses.render("THROTTLED", 429, str(throttled), request_id)
+            response.headers.append(("Retry-After", str(throttled.retry_after_s)))
+            return response
         except Exception:  # a bug here must still give the client an answer, and no stack trace
             log(f"internal error on {request.method} {request.path}:\n{traceback.format_exc()}")
             return self.responses.render("DEFAULT_5XX", 500, LAMBDA_ERROR_MESSAGE, request_id)
 
     def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise Refusal("REQUEST_TOO_LARGE", 413, "Request Too Long")
+        if self.stage_prefix:
+            if not request.path.startswith(f"{self.stage_prefix}/"):
+                raise Refusal("MISSING_AUTHENTICATION_TOKEN", 404, f"no route for {request.method} {request.path} "
+                                                                   f"(the API is under {self.stage_prefix}/)")
+            request = replace(request, path=request.path[len(self.stage_prefix):])
         match = self.router.match(request.method, request.path)
         if isinstance(match, list):
             raise self._no_route(request, match)

@@ -2,8 +2,9 @@
 
 Each worker is a spawned process serving one function: it takes the function's environment and sys.path,
 imports the handler module once (later invocations are warm) and runs invocations sent over a Pipe, so the
-handler's stdout (its JSON logs) stays free for the terminal. Each function has a small pool of workers that
-grows while all are busy, like Lambda scaling out to concurrent execution environments.
+handler's stdout (its JSON logs) stays free for the terminal. Each function has a pool of workers that
+grows while all are busy, like Lambda scaling out to concurrent execution environments, up to a limit (Lambda's
+reserved concurrency); past it invocations wait in a short bounded queue, and past that they are throttled.
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from typing import Any
 
 from devserver.template import LOCAL_ACCOUNT_ID, FunctionSpec
 
-DEFAULT_MAX_WORKERS = 8  # concurrent executions per function
+
+@dataclass(frozen=True)
+class Concurrency:
+    """Per function: at most `limit` execution environments; up to `queue` more invocations wait for one, each
+    at most `queue_wait_s`. Past that an invocation is Throttled at once: a burst gets quick 429s, not a pile of
+    requests that time out (or processes that exhaust the machine)."""
+
+    limit: int = 8
+    queue: int = 64
+    queue_wait_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.queue < 0 or self.queue_wait_s < 0:
+            raise ValueError(f"invalid concurrency settings: {self}")
 
 
 class FunctionError(Exception):
@@ -42,6 +56,12 @@ class InvocationTimeout(Exception):
 
 class RuntimeClosed(Exception):
     """The runtime is shutting down."""
+
+
+class Throttled(Exception):
+    """Every execution environment of the function is busy and its queue is full, or the wait ran out."""
+
+    retry_after_s = 1
 
 
 @dataclass
@@ -175,16 +195,18 @@ class Worker:
 
 
 class WorkerPool:
-    """The execution environments of one function: reuse an idle worker, else start one, up to max_workers."""
+    """The execution environments of one function: reuse an idle worker, else start one, up to the limit; else
+    wait in the bounded queue."""
 
-    def __init__(self, spec: FunctionSpec, region: str, max_workers: int, logs_to_stderr: bool):
+    def __init__(self, spec: FunctionSpec, region: str, concurrency: Concurrency, logs_to_stderr: bool):
         self.spec = spec
         self._region = region
-        self._max_workers = max_workers
+        self._concurrency = concurrency
         self._logs_to_stderr = logs_to_stderr
         self._idle: list[Worker] = []
         self._workers: set[Worker] = set()
         self._starting = 0
+        self._waiting = 0
         self._closed = False
         self._changed = threading.Condition()
 
@@ -196,25 +218,42 @@ class WorkerPool:
             self._release(worker)
 
     def _acquire(self) -> Worker:
+        limits = self._concurrency
+        deadline = time.monotonic() + limits.queue_wait_s
+        queued = False
         with self._changed:
-            while True:
-                if self._closed:
-                    raise RuntimeClosed(self.spec.logical_id)
-                while self._idle:
-                    worker = self._idle.pop()  # the most recently used: the warmest
-                    if worker.alive:
-                        return worker
-                    self._discard(worker)
-                if len(self._workers) + self._starting < self._max_workers:
-                    self._starting += 1
-                    break
-                self._changed.wait()
+            try:
+                while True:
+                    if self._closed:
+                        raise RuntimeClosed(self.spec.logical_id)
+                    while self._idle:
+                        worker = self._idle.pop()  # the most recently used: the warmest
+                        if worker.alive:
+                            return worker
+                        self._discard(worker)
+                    if len(self._workers) + self._starting < limits.limit:
+                        self._starting += 1
+                        break
+                    if not queued:
+                        if self._waiting >= limits.queue:
+                            raise Throttled(f"{self.spec.logical_id}: {limits.limit} invocations running and "
+                                            f"{self._waiting} waiting (the limits); retry later")
+                        self._waiting += 1
+                        queued = True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise Throttled(f"{self.spec.logical_id}: no execution environment free within "
+                                        f"{limits.queue_wait_s:g} s; retry later")
+                    self._changed.wait(remaining)
+            finally:
+                if queued:
+                    self._waiting -= 1
         try:  # outside the lock: starting a process takes a while
             worker = Worker(self.spec, self._region, self._logs_to_stderr)
         except BaseException:
             with self._changed:
                 self._starting -= 1
-                self._changed.notify()
+                self._changed.notify_all()
             raise
         with self._changed:
             self._starting -= 1
@@ -230,7 +269,7 @@ class WorkerPool:
                 self._idle.append(worker)
             else:  # killed after a timeout or crash: the next invocation starts a fresh one
                 self._discard(worker)
-            self._changed.notify()
+            self._changed.notify_all()  # all: a waiter whose time is up leaves without taking the worker
 
     def _discard(self, worker: Worker) -> None:
         worker.stop()
@@ -249,15 +288,16 @@ class FunctionRuntime:
     """Invokes the stack's functions by logical id, each in its own pool of worker processes."""
 
     def __init__(self, functions: dict[str, FunctionSpec], region: str,
-                 max_workers: int = DEFAULT_MAX_WORKERS, logs_to_stderr: bool = False):
+                 concurrency: Concurrency = Concurrency(), logs_to_stderr: bool = False):
         self.functions = functions
         self._pools = {
-            function_id: WorkerPool(spec, region, max_workers, logs_to_stderr)
+            function_id: WorkerPool(spec, region, concurrency, logs_to_stderr)
             for function_id, spec in functions.items()
         }
 
     def invoke(self, function_id: str, event: dict, wait_s: float | None = None) -> Any:
-        """The handler's result; wait_s defaults to the function's Timeout. Raises FunctionError/InvocationTimeout."""
+        """The handler's result; wait_s defaults to the function's Timeout.
+        Raises FunctionError, InvocationTimeout, Throttled or RuntimeClosed."""
         pool = self._pools[function_id]
         return pool.invoke(event, pool.spec.timeout_s if wait_s is None else wait_s)
 

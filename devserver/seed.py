@@ -11,7 +11,6 @@ from __future__ import annotations
 from aiservice.admin import create_key
 from aiservice.apikeys import hash_key
 from aiservice.store.keys import KeyStore
-
 from devserver.dynamo import dynamodb_client
 from devserver.template import Stack
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -36,8 +36,26 @@ class TemplateError(ValueError):
 # ----------------------------------------------------------------------------------------------- YAML
 
 _SHORT_TAGS = (
-    "Ref", "Condition", "Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select",
-    "Split", "Sub", "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString",
+    "Ref",
+    "Condition",
+    "Base64",
+    "Cidr",
+    "FindInMap",
+    "GetAtt",
+    "GetAZs",
+    "ImportValue",
+    "Join",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "And",
+    "Equals",
+    "If",
+    "Not",
+    "Or",
+    "Length",
+    "ToJsonString",
 )
 
 
@@ -55,8 +73,8 @@ def _long_form_constructor(tag: str) -> Callable[[yaml.SafeLoader, yaml.Node], d
                 value = value.split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
+        else:  # the one other kind of node
+            value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
         return {key: value}
 
     return construct
@@ -266,8 +284,12 @@ class Stack:
     gateway_responses: dict[str, GatewayResponse]
 
     @classmethod
-    def load(cls, path: str | Path = "template.yaml", parameter_overrides: dict[str, Any] | None = None,
-             region: str | None = None) -> Stack:
+    def load(
+        cls,
+        path: str | Path = "template.yaml",
+        parameter_overrides: dict[str, Any] | None = None,
+        region: str | None = None,
+    ) -> Stack:
         path = Path(path).resolve()
         template = load_template(path)
         region = region or local_region()
@@ -275,8 +297,10 @@ class Stack:
         return _StackReader(path.parent, template, intrinsics).read()
 
     def routes(self) -> list[Route]:
-        return sorted((route for spec in self.functions.values() for route in spec.routes),
-                      key=lambda route: (route.path, route.method))
+        return sorted(
+            (route for spec in self.functions.values() for route in spec.routes),
+            key=lambda route: (route.path, route.method),
+        )
 
 
 class _StackReader:

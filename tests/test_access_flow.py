@@ -11,17 +11,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT, load_function
-from devserver.modules import import_file
-
 from aiservice.admin import create_key
 from aiservice.store.keys import REVOKED, KeyStore
 from aiservice.store.usage import UsageStore, month_of
+from devserver.modules import import_file
+from tests.conftest import ROOT, load_function
 
 AUTHORIZER_EVENT = json.loads((ROOT / "events/authorizer.json").read_text())
 PROXY_EVENT = json.loads((ROOT / "events/healthcheck.json").read_text())
 LAMBDA_CONTEXT = SimpleNamespace(
-    function_name="metered", memory_limit_in_mb=512, aws_request_id="req-1",
+    function_name="metered",
+    memory_limit_in_mb=512,
+    aws_request_id="req-1",
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:metered",
     get_remaining_time_in_millis=lambda: 29_000,
 )
@@ -40,8 +41,10 @@ def call_api(functions, authorization: str | None, body: dict | str) -> tuple[in
         headers["Authorization"] = authorization
     auth_event = copy.deepcopy(AUTHORIZER_EVENT)
     auth_event.update(
-        headers=headers, multiValueHeaders={k: [v] for k, v in headers.items()},
-        path="/ai/metered", resource="/ai/metered",
+        headers=headers,
+        multiValueHeaders={k: [v] for k, v in headers.items()},
+        path="/ai/metered",
+        resource="/ai/metered",
         methodArn=AUTHORIZER_EVENT["methodArn"].replace("/ai/optimize", "/ai/metered"),
     )
     if authorization is None:  # the identity source is missing: API Gateway answers 401 itself
@@ -58,12 +61,18 @@ def call_api(functions, authorization: str | None, body: dict | str) -> tuple[in
 
     event = copy.deepcopy(PROXY_EVENT)
     event.update(
-        httpMethod="POST", path="/ai/metered", resource="/ai/metered", headers=headers,
+        httpMethod="POST",
+        path="/ai/metered",
+        resource="/ai/metered",
+        headers=headers,
         multiValueHeaders={k: [v] for k, v in headers.items()},
         body=body if isinstance(body, str) else json.dumps(body),
     )
     event["requestContext"] = dict(
-        event["requestContext"], httpMethod="POST", resourcePath="/ai/metered", path="/v1/ai/metered",
+        event["requestContext"],
+        httpMethod="POST",
+        resourcePath="/ai/metered",
+        path="/v1/ai/metered",
         authorizer={"principalId": answer["principalId"], **answer["context"]},
     )
     response = functions.metered.handler(event, LAMBDA_CONTEXT)
@@ -139,6 +148,7 @@ def test_over_the_allowance_gets_402_and_spend_is_settled(functions, account, se
     status, _, body = call_api(functions, f"Bearer {key}", request_body())
     assert status == 402 and "user monthly spend allowance ($0.29)" in body["error"]
     allowance = UsageStore().allowance("USER", record.user_id, month_of_now())
+    assert allowance is not None
     assert allowance["spent_usd"] == Decimal("0.20") and allowance["reserved_usd"] == 0
 
 

@@ -23,10 +23,13 @@ def admin(capsys, *argv: str):
 
 
 def test_create_list_revoke(settings_env, user_id, capsys):
-    code, created, err = admin(capsys, "create-key", "--user", user_id, "--org", "acme", "--plan", "pro", "--label", "ci")
+    code, created, err = admin(
+        capsys, "create-key", "--user", user_id, "--org", "acme", "--plan", "pro", "--label", "ci"
+    )
     assert code == 0 and "not shown again" in err
     key = created["api_key"]
     record = KeyStore().get_key(hash_key(key))
+    assert record is not None
     assert (record.user_id, record.org_id, record.plan, record.status) == (user_id, "acme", "pro", "active")
 
     _, listed, _ = admin(capsys, "list-keys", "--user", user_id)
@@ -34,7 +37,8 @@ def test_create_list_revoke(settings_env, user_id, capsys):
     assert key not in json.dumps(listed)
 
     assert admin(capsys, "revoke", "--user", user_id, "--key-id", created["key_id"])[0] == 0
-    assert KeyStore().get_key(hash_key(key)).status == "revoked"
+    revoked = KeyStore().get_key(hash_key(key))
+    assert revoked is not None and revoked.status == "revoked"
     assert admin(capsys, "revoke", "--user", user_id, "--key-id", "0000")[0] == 1
 
 
@@ -47,6 +51,7 @@ def test_plan_quota_and_allowances_shape_the_principal(settings_env, user_id, ca
 
     keys = KeyStore()
     record = keys.get_key(hash_key(created["api_key"]))
+    assert record is not None
     principal = resolve_principal(record, *keys.account_limits(user_id, record.org_id), get_settings())
     assert principal.plan == "pro"
     assert principal.monthly_quota == 7
@@ -56,20 +61,46 @@ def test_plan_quota_and_allowances_shape_the_principal(settings_env, user_id, ca
 
 def test_lowering_an_allowance_applies_to_the_month_under_way(settings_env, user_id, capsys):
     store = UsageStore()
-    ask = Admission(user_id=user_id, org_id=None, trace_id=None, estimate_usd=Decimal("1"), counts_toward_quota=False,
-                    monthly_quota=None, user_allowance_usd=Decimal("5"), org_allowance_usd=None)
+    ask = Admission(
+        user_id=user_id,
+        org_id=None,
+        trace_id=None,
+        estimate_usd=Decimal("1"),
+        counts_toward_quota=False,
+        monthly_quota=None,
+        user_allowance_usd=Decimal("5"),
+        org_allowance_usd=None,
+    )
     store.settle(store.admit(ask), [UsageLine(model="m", call_type="t", cost_usd=Decimal("1"))])
     admin(capsys, "set-allowance", "--user", user_id, "--usd", "1.5")
     allowance = store.allowance("USER", user_id, month_of(datetime.now(UTC)))
+    assert allowance is not None
     assert (allowance["limit_usd"], allowance["headroom_usd"]) == (Decimal("1.5"), Decimal("0.5"))
 
 
 def test_usage_report(settings_env, user_id, capsys):
     store = UsageStore()
-    ask = Admission(user_id=user_id, org_id=None, trace_id="t-1", estimate_usd=Decimal("0.5"), counts_toward_quota=True,
-                    monthly_quota=10, user_allowance_usd=Decimal("5"), org_allowance_usd=None)
-    store.settle(store.admit(ask), [UsageLine(model="gpt-5-mini", call_type="optimize", cost_usd=Decimal("0.125"),
-                                              tokens={"input_tokens": 1000, "output_tokens": 50})])
+    ask = Admission(
+        user_id=user_id,
+        org_id=None,
+        trace_id="t-1",
+        estimate_usd=Decimal("0.5"),
+        counts_toward_quota=True,
+        monthly_quota=10,
+        user_allowance_usd=Decimal("5"),
+        org_allowance_usd=None,
+    )
+    store.settle(
+        store.admit(ask),
+        [
+            UsageLine(
+                model="gpt-5-mini",
+                call_type="optimize",
+                cost_usd=Decimal("0.125"),
+                tokens={"input_tokens": 1000, "output_tokens": 50},
+            )
+        ],
+    )
     _, report, _ = admin(capsys, "usage", "--user", user_id)
     assert report["optimizations"] == 1
     assert Decimal(report["total_cost_usd"]) == Decimal("0.125")

@@ -36,5 +36,6 @@ from aiservice.llm.runtime import DeadlineExceeded
 def test_each_domain_error_has_its_status_and_a_json_error_body(error, status, retry_after):
     response = service_error_response(error)
     assert response.status_code == status
+    assert response.body is not None
     assert json.loads(response.body) == {"error": str(error)}
     assert (response.headers or {}).get("Retry-After") == retry_after

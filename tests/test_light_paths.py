@@ -1,4 +1,4 @@
-"""The health and authorizer paths must not load the LLM SDKs or libcst (cold start, see BENCHMARKS.md)."""
+"""The health and authorizer paths must not load the LLM SDKs, libcst or tree-sitter (cold start, see BENCHMARKS.md)."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("anthropic", "openai", "libcst")
+HEAVY = ("anthropic", "openai", "libcst", "tree_sitter")
 
 
 @pytest.mark.parametrize("function", ["healthcheck", "authorizer"])

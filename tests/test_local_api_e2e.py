@@ -8,12 +8,11 @@ import json
 
 import pytest
 
-from conftest import ROOT
-from devserver.template import Stack, load_template
-from tests.devserver.devserver_harness import running_emulator
-
 from aiservice.admin import create_key
 from aiservice.store.keys import REVOKED, KeyStore
+from devserver.template import Stack, load_template
+from tests.conftest import ROOT
+from tests.devserver.devserver_harness import running_emulator
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,12 @@ def api(dynamodb, tmp_path_factory):
         "Properties": {
             "CodeUri": str(ROOT / "tests/fixtures/metered"),
             "Handler": "app.handler",
-            "Events": {"Metered": {"Type": "Api", "Properties": {"RestApiId": {"Ref": "Api"}, "Path": "/ai/metered", "Method": "POST"}}},
+            "Events": {
+                "Metered": {
+                    "Type": "Api",
+                    "Properties": {"RestApiId": {"Ref": "Api"}, "Path": "/ai/metered", "Method": "POST"},
+                }
+            },
         },
     }
     path = tmp_path_factory.mktemp("stack") / "template.json"  # JSON is YAML

@@ -160,6 +160,7 @@ def stream_events(request: RecordedRequest, msg: dict[str, Any], chunk_chars: in
     start = {**msg, "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**u, "output_tokens": 1}}
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(msg["content"]):
+        first: dict[str, Any]
         if block["type"] == "thinking":
             first = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces(block["thinking"], chunk_chars)]

@@ -51,6 +51,7 @@ def error(
     request: RecordedRequest, status: int, message: str, *, code: str | None = None, headers: dict | None = None
 ) -> WireResponse:
     """Azure: {"error": {"code", "message"}}; OpenAI: {"error": {"message", "type", "param", "code"}}."""
+    body: dict[str, Any]
     if request.protocol == "azure":
         body = {"error": {"code": code or str(status), "message": message}}
     else:

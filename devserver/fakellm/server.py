@@ -8,6 +8,7 @@ A thread per connection (requests never wait for each other), keep-alive so conn
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import socket
@@ -81,7 +82,7 @@ class FakeLLMServer:
         self._threads: set[threading.Thread] = set()
         self._stopping = threading.Event()
         self._httpd = _HTTPServer((host, port), _Handler, self)
-        bound_host, self.port = self._httpd.server_address[:2]
+        bound_host, self.port = self._httpd.socket.getsockname()[:2]  # as bound (port 0: the one chosen)
         self.host = bound_host
         self.url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{self.port}"
         self._serve = threading.Thread(
@@ -135,10 +136,8 @@ class FakeLLMServer:
         with self._lock:
             sockets, threads = list(self._active), list(self._threads)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._httpd.server_close()
         self._serve.join(timeout=5)
         for thread in threads:
@@ -200,11 +199,12 @@ class FakeLLMServer:
             return
         module = _PROTOCOLS[protocol]
         problem = module.validate(request)
-        item = self._next_item() if problem is None else None
-        self._wait(self.latency_s)
         if problem is not None:
+            self._wait(self.latency_s)
             _send(handler, problem)
             return
+        item = self._next_item()  # taken on arrival: answers go in arrival order, whatever the latency
+        self._wait(self.latency_s)
         try:
             answer = item if isinstance(item, (Reply, Fault)) else item(request)
         except Exception as err:  # a broken script must not look like a provider answer
@@ -301,7 +301,7 @@ class _HTTPServer(socketserver.ThreadingMixIn, HTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # not HTTPServer's: no reverse DNS lookup of the host
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.socket.getsockname()[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 
 _STARTED = time.time()
 _COLD = True
 
 
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     global _COLD
     cold, _COLD = _COLD, False
     body = {

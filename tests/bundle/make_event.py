@@ -61,8 +61,18 @@ def _headers(event_headers: dict[str, str], extra: dict[str, str]) -> dict[str, 
 def proxy_event(method: str, resource: str, stage: str, body: str | None, headers: dict[str, str]) -> dict[str, Any]:
     """A REST API Lambda-proxy event for one route (no path parameters: this API's routes have none)."""
     event = generate_event(
-        "aws-proxy", "--method", method, "--path", resource.lstrip("/"), "--resource", resource,
-        "--stage", stage, "--querystringparameters", "{}", *(["--body", body] if body is not None else []),
+        "aws-proxy",
+        "--method",
+        method,
+        "--path",
+        resource.lstrip("/"),
+        "--resource",
+        resource,
+        "--stage",
+        stage,
+        "--querystringparameters",
+        "{}",
+        *(["--body", body] if body is not None else []),
     )
     event.update(
         body=body,
@@ -111,6 +121,19 @@ def authorizer_event(method: str, resource: str, stage: str, headers: dict[str, 
     }
 
 
+def demo_authorizer_context() -> dict[str, str]:
+    """The authorizer's answer for the local demo key (user local-demo-user, plan pro, default limits)."""
+    from aiservice.access import resolve_principal
+    from aiservice.apikeys import hash_key
+    from aiservice.config import Settings
+    from aiservice.store.keys import AccountLimits, KeyRecord
+    from devserver.seed import DEMO_ORG, DEMO_USER, LOCAL_DEMO_KEY
+
+    key = KeyRecord(hash_key(LOCAL_DEMO_KEY), DEMO_USER, DEMO_ORG, "pro", False, "active", "2026-01-01T00:00:00Z")
+    principal = resolve_principal(key, AccountLimits(), AccountLimits(), Settings.model_validate({}))
+    return {"principalId": DEMO_USER, **principal.to_authorizer_context()}
+
+
 def event_for(stack: Any, function_id: str, sample: dict[str, Any] | None = None) -> dict[str, Any]:
     headers = dict((sample or {}).get("request_headers") or {})
     body = json.dumps(sample["request_body"]) if sample and "request_body" in sample else None
@@ -122,7 +145,10 @@ def event_for(stack: Any, function_id: str, sample: dict[str, Any] | None = None
         headers.setdefault("Accept", "application/json")
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
-        return proxy_event(route.method, route.path, stack.stage_name, body, headers)
+        event = proxy_event(route.method, route.path, stack.stage_name, body, headers)
+        if route.authorizer:  # what API Gateway adds once the authorizer allowed the demo key
+            event["requestContext"]["authorizer"] = demo_authorizer_context()
+        return event
     names = [a.name for a in stack.authorizers.values() if a.function_id == function_id]
     if not names:
         raise SystemExit(f"{function_id} has neither a route nor an authorizer: no event shape to generate")

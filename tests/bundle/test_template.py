@@ -135,9 +135,7 @@ def test_accepted_warnings_stay_narrow(source_template: dict[str, Any], transfor
 
 
 @pytest.mark.slow
-def test_transformed_lint_catches_what_source_lints_miss(
-    source_template: dict[str, Any], tmp_path: Path
-) -> None:
+def test_transformed_lint_catches_what_source_lints_miss(source_template: dict[str, Any], tmp_path: Path) -> None:
     """Teeth: a dangling `!Ref` and a Lambda Timeout of 1000 s pass `sam validate --lint` and cfn-lint on the SAM
     source (serverless-notes.md), but fail the transformed check. A function with tracing switched off proves the
     cfn-lint-serverless rules are really loaded."""

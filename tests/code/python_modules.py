@@ -17,7 +17,8 @@ IMPORTS = ["import os", "import math", "from typing import Any", "from collectio
 NEW_IMPORTS = ["import heapq", "from typing import Any, Iterable", "from functools import lru_cache"]
 
 # Function bodies as (depth, line); depth None marks a line inside a multi-line string, written as is.
-BODIES = [
+Lines = list[tuple[int | None, str]]
+BODIES: list[Lines] = [
     [(0, "return x + y")],
     [(0, "return x * y + SCALE")],
     [(0, "total = x"), (0, "for _ in range(y):"), (1, "total += 1"), (0, "return total")],
@@ -26,14 +27,14 @@ BODIES = [
 ]
 
 
-def render(lines: list[tuple[int | None, str]], indent: str, depth: int) -> str:
+def render(lines: Lines, indent: str, depth: int) -> str:
     return "".join(text + "\n" if level is None else indent * (depth + level) + text + "\n" for level, text in lines)
 
 
 def function(name: str, body: int, indent: str, depth: int = 0, docstring: bool = False, method: bool = False,
              comment: str | None = None) -> str:  # fmt: skip
     parameters = "self, x, y=2" if method else "x, y=2"
-    lines = [(0, f"# {comment}")] if comment else []
+    lines: Lines = [(0, f"# {comment}")] if comment else []
     lines.append((0, f"def {name}({parameters}):"))
     lines += [(1, f'"""{name.title()} does its job."""')] if docstring else []
     lines += [(None if level is None else level + 1, text) for level, text in BODIES[body]]

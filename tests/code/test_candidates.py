@@ -15,7 +15,7 @@ from aiservice.code.markdown import CodeString, CodeStringsMarkdown
 from aiservice.code.syntax import CodeSyntaxError
 from tests.code.python_modules import cases
 
-SAMPLES = Path("/work/shared/reference/codeflash-samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "codeflash-samples"
 
 
 def sample(name: str) -> dict:
@@ -263,6 +263,122 @@ def test_other_languages_are_replaced_whole_and_compared_without_blank_lines_and
                   original=original, target=Target("f"))  # fmt: skip
     assert [candidate.files for candidate in outcome.kept] == [{"src/f.ts": faster}]
     assert outcome.dropped == [(1, "same as the original")]
+
+
+# JavaScript and TypeScript: tree-sitter checks, per-function merges, dedup by the tree's normal form.
+
+SORT_JS = dedent("""
+    import { swap } from "./swap.js";
+
+    // Bubble sort.
+    export function sortList(arr) {
+      const out = [...arr];
+      for (let i = 0; i < out.length; i++) {
+        for (let j = 0; j < out.length - 1; j++) {
+          if (out[j] > out[j + 1]) swap(out, j, j + 1);
+        }
+      }
+      return out;
+    }
+
+    export function unrelated(x) {
+      return x;
+    }
+""")
+JS_ORIGINAL = CodeStringsMarkdown.parse(md(("src/sort.js", SORT_JS), language="javascript"))
+JS_TARGET = Target("sortList", "src/sort.js")
+FAST_JS = "export function sortList(arr) {\n  return [...arr].sort((a, b) => a - b);\n}"
+FAST_SORT_JS = (
+    SORT_JS[: SORT_JS.index("export function sortList")]
+    + FAST_JS
+    + SORT_JS[SORT_JS.index("\n\nexport function unrelated") :]
+)
+
+
+def js_md(code: str, path: str | None = "src/sort.js") -> str:
+    return md((path, code), language="javascript")
+
+
+def js_run(*replies: str, **options):
+    return run(*replies, original=JS_ORIGINAL, target=JS_TARGET, **options)
+
+
+def test_a_partial_javascript_reply_is_merged_into_the_whole_file_under_the_request_path():
+    [candidate] = js_run(js_md(FAST_JS)).kept
+    assert candidate.files == {"src/sort.js": FAST_SORT_JS.strip()}
+    assert candidate.markdown == f"```javascript:src/sort.js\n{FAST_SORT_JS.strip()}\n```"
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        ("I would use Array.prototype.sort.", "no code"),  # prose only
+        (f"```\n{FAST_JS}\n```", "no code"),  # no tag: the client sees nothing
+        ("```text\nsorted\n```", "unknown language tag 'text'"),
+        (js_md(FAST_JS.replace("a - b);", "a - b;")), "does not parse: src/sort.js:2:39: missing ')'"),
+        (js_md(FAST_JS[:-2]), "does not parse: src/sort.js:2:41: missing '}'"),  # truncated, fence closed
+        (f"```javascript:src/sort.js\n{FAST_JS[:30]}", "no code"),  # truncated before the closing fence
+        (js_md("export function other(x) {\n  return x;\n}", "src/other.js"), "redefines nothing of src/sort.js"),
+        (js_md(FAST_JS.replace("(arr)", "(arr, cmp)")),
+         "changes the signature of sortList: export function sortList(arr) -> export function sortList(arr, cmp)"),
+        (js_md(FAST_JS.replace("export function", "export async function")),
+         "changes the signature of sortList: export function sortList(arr) -> export async function sortList(arr)"),
+        (js_md(FAST_SORT_JS.replace("sortList", "sortFast")), "loses sortList"),
+        (js_md(SORT_JS.replace("// Bubble sort.\n", "").replace(";\n", "\n")), "same as the original"),
+        (js_md(FAST_JS, "src/a.js") + "\n" + js_md(FAST_JS, "src/b.js"),
+         "no block for the request's files (got src/a.js, src/b.js)"),
+    ],
+)  # fmt: skip
+def test_javascript_drop_reasons(reply, why):
+    outcome = js_run(reply)
+    assert not outcome.kept
+    assert outcome.dropped == [(0, why)]
+
+
+def test_a_python_block_for_a_javascript_file_does_not_parse():
+    [(_, why)] = js_run(md(("src/sort.js", "def sortList(arr):\n    return sorted(arr)"))).dropped
+    assert why.startswith("does not parse: src/sort.js:1:")
+
+
+def test_javascript_candidates_are_deduplicated_by_the_tree_normal_form():
+    outcome = js_run(js_md(FAST_JS), js_md(FAST_JS.replace(";\n", "  // Timsort\n")), js_md(FAST_SORT_JS),
+                     js_md(FAST_JS.replace("a - b", "b - a")))  # fmt: skip
+    assert [candidate.index for candidate in outcome.kept] == [0, 3]
+    assert outcome.dropped == [(1, "same as candidate 0"), (2, "same as candidate 0")]
+    assert js_run(js_md(FAST_JS), previous=[js_md(FAST_SORT_JS)]).dropped == [(0, "same as previous candidate 0")]
+
+
+def test_a_javascript_method_target_is_merged_into_its_class():
+    code = "export class Sorter {\n  sort(items) {\n    return items;\n  }\n\n  other() {\n    return 1;\n  }\n}"
+    original = CodeStringsMarkdown.parse(md(("src/sorter.ts", code), language="typescript"))
+    reply = md((None, "class Sorter {\n  sort(items) {\n    return items.slice();\n  }\n}"), language="typescript")
+    static = md((None, "class Sorter {\n  static sort(items) {\n    return items;\n  }\n}"), language="typescript")
+    outcome = run(reply, static, original=original, target=Target("Sorter.sort", "src/sorter.ts"))
+    assert [candidate.files for candidate in outcome.kept] == [
+        {"src/sorter.ts": code.replace("items;", "items.slice();", 1)}
+    ]
+    assert outcome.dropped == [
+        (1, "changes the signature of Sorter.sort: Sorter.sort(items) -> static Sorter.sort(items)")
+    ]
+
+
+def test_a_tsx_file_is_checked_with_the_tsx_grammar():
+    code = "export const Row = ({ item }: { item: string }) => <li>{item}</li>;"
+    original = CodeStringsMarkdown.parse(md(("src/row.tsx", code), language="typescript"))
+    faster = code.replace("<li>", '<li className="row">')
+    [candidate] = run(md(("src/row.tsx", faster), language="typescript"), original=original, target=Target("Row")).kept
+    assert candidate.markdown == f"```typescript:src/row.tsx\n{faster}\n```"
+
+
+def test_the_request_own_javascript_must_parse():
+    with pytest.raises(CodeSyntaxError):
+        postprocess(CodeStringsMarkdown.parse(js_md("function f( {")), [], None)
+
+
+def test_a_kept_javascript_candidate_postprocessed_again_gives_the_same_code():
+    first = js_run(js_md("function helper(a) {\n  return a;\n}\n\n" + FAST_JS)).kept[0]
+    [again] = js_run(first.markdown).kept
+    assert again.files == first.files and again.markdown == first.markdown
 
 
 # Extraction: markdown and XML replies, explanations.

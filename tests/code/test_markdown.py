@@ -24,7 +24,7 @@ from aiservice.code.markdown import (
 )
 from aiservice.code.syntax import CodeSyntaxError, check_python
 
-SAMPLES = Path("/work/shared/reference/codeflash-samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "codeflash-samples"
 PARSE_CASES = [case for case in json.loads((SAMPLES / "18_markdown_parse_cases.json").read_text())["cases"]
                if case["input"].startswith(("```", "Here"))]  # fmt: skip
 

@@ -58,7 +58,8 @@ ORIGINAL = dedent('''
     if __name__ == "__main__":
         print(helper(2))
 ''')
-SORT_BODY = textwrap.indent(dedent("""
+SORT_BODY = textwrap.indent(
+    dedent("""
         def sort(self, arr):
             arr = list(arr)
             for i in range(len(arr)):
@@ -66,7 +67,9 @@ SORT_BODY = textwrap.indent(dedent("""
                     if arr[j] > arr[j + 1]:
                         arr[j], arr[j + 1] = arr[j + 1], arr[j]
             return arr
-"""), "    ")
+"""),
+    "    ",
+)
 FAST_SORT = "    def sort(self, arr):\n        return sorted(arr, key=self.key)\n"
 
 
@@ -277,7 +280,7 @@ def test_normal_form_leaves_the_tree_as_it_was():
 
 def _functions(tree: ast.Module) -> dict[str, ast.AST]:
     """Every function by qualified name (`f`, `Class.method`)."""
-    found = {}
+    found: dict[str, ast.AST] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             found[node.name] = node

@@ -59,7 +59,7 @@ def test_formatting_is_kept_byte_for_byte_where_nothing_changes():
 
 
 def test_the_models_copy_of_the_function_under_test_is_removed():
-    before = '''\
+    before = """\
         import pytest
         from mypkg.sorter import sort_list
 
@@ -71,21 +71,21 @@ def test_the_models_copy_of_the_function_under_test_is_removed():
 
         def test_sort_basic():
             assert sort_list([3, 1, 2]) == [1, 2, 3]
-        '''
-    after = '''\
+        """
+    after = """\
         import pytest
         from mypkg.sorter import sort_list
 
 
         def test_sort_basic():
             assert sort_list([3, 1, 2]) == [1, 2, 3]
-        '''
+        """
     assert fixed(before) == dedent(after)
     assert changes(before) == ("removed the file's own sort_list, which shadowed mypkg.sorter.sort_list",)
 
 
 def test_the_models_copy_of_the_class_under_test_is_removed_and_the_real_one_imported():
-    before = '''\
+    before = """\
         import pytest
 
         class BubbleSorter:
@@ -98,8 +98,8 @@ def test_the_models_copy_of_the_class_under_test_is_removed_and_the_real_one_imp
 
         def test_sort(sorter):
             assert sorter.sort([2, 1]) == [1, 2]
-        '''
-    after = '''\
+        """
+    after = """\
         import pytest
         from mypkg.sorter import BubbleSorter
 
@@ -109,12 +109,12 @@ def test_the_models_copy_of_the_class_under_test_is_removed_and_the_real_one_imp
 
         def test_sort(sorter):
             assert sorter.sort([2, 1]) == [1, 2]
-        '''
+        """
     assert fixed(before, BUBBLE_SORT) == dedent(after)
 
 
 def test_a_helpers_copy_is_removed_and_the_real_one_imported_where_the_tests_use_it():
-    before = '''\
+    before = """\
         from mypkg.sorter import sort_list
 
         SCALE = 10
@@ -123,20 +123,20 @@ def test_a_helpers_copy_is_removed_and_the_real_one_imported_where_the_tests_use
         def test_sorted_pairs():
             result = sort_list([3, 1, 2])
             assert not any(greater(a, b) for a, b in zip(result, result[1:]))
-        '''
-    after = '''\
+        """
+    after = """\
         from mypkg.sorter import sort_list
         from mypkg.util import greater
 
         def test_sorted_pairs():
             result = sort_list([3, 1, 2])
             assert not any(greater(a, b) for a, b in zip(result, result[1:]))
-        '''
+        """
     assert fixed(before) == dedent(after)  # SCALE is not used: it is not imported
 
 
 def test_only_top_level_definitions_of_those_names_go():
-    kept = '''\
+    kept = """\
         from mypkg.sorter import sort_list
 
         try:
@@ -155,7 +155,7 @@ def test_only_top_level_definitions_of_those_names_go():
             assert sort_list([SCALE]) == [2]
 
         x = 1; total: int = 0
-        '''
+        """
     assert fixed(kept) == dedent(kept)
     assert fixed("x = 1; sort_list = sorted; y = 2\n") == "from mypkg.sorter import sort_list\nx = 1; y = 2\n"
 
@@ -181,7 +181,7 @@ def test_a_helper_is_read_as_a_top_level_name_of_its_module(helper, definition):
 
 
 def test_duplicate_imports_are_dropped_keeping_the_first():
-    before = '''\
+    before = """\
         import os, sys
         import pytest
         from mypkg.sorter import sort_list
@@ -196,8 +196,8 @@ def test_duplicate_imports_are_dropped_keeping_the_first():
 
         def test_sort():
             assert sort_list([2, 1]) == [1, 2]
-        '''
-    after = '''\
+        """
+    after = """\
         import os, sys
         import pytest
         from mypkg.sorter import sort_list
@@ -209,7 +209,7 @@ def test_duplicate_imports_are_dropped_keeping_the_first():
 
         def test_sort():
             assert sort_list([2, 1]) == [1, 2]
-        '''
+        """
     assert fixed(before) == dedent(after)
     assert changes(before).count("dropped a duplicate import of pytest") == 1
 
@@ -225,7 +225,7 @@ def test_dropping_the_last_name_leaves_no_dangling_comma_or_semicolon():
 
 
 def test_an_import_that_may_bind_something_else_by_then_is_kept():
-    kept = '''\
+    kept = """\
         from mypkg.sorter import sort_list
         import numpy as np
         import numpy
@@ -244,12 +244,12 @@ def test_an_import_that_may_bind_something_else_by_then_is_kept():
         import os.path as osp
         from . import conftest
         import conftest
-        '''
+        """
     assert fixed(kept) == dedent(kept)
 
 
 def test_imports_inside_functions_are_not_touched():
-    kept = '''\
+    kept = """\
         import json
         from mypkg.sorter import sort_list
 
@@ -257,7 +257,7 @@ def test_imports_inside_functions_are_not_touched():
             import json
             import json
             assert json.loads(json.dumps(sort_list([1]))) == [1]
-        '''
+        """
     assert fixed(kept) == dedent(kept)
 
 
@@ -265,7 +265,7 @@ def test_imports_inside_functions_are_not_touched():
 
 
 def test_the_missing_import_goes_after_the_last_import_above_the_first_definition():
-    before = '''\
+    before = """\
         import random
         import pytest
 
@@ -276,8 +276,8 @@ def test_the_missing_import_goes_after_the_last_import_above_the_first_definitio
                 assert sort_list(case) == sorted(case)
 
         import itertools
-        '''
-    after = '''\
+        """
+    after = """\
         import random
         import pytest
         from mypkg.sorter import sort_list
@@ -289,7 +289,7 @@ def test_the_missing_import_goes_after_the_last_import_above_the_first_definitio
                 assert sort_list(case) == sorted(case)
 
         import itertools
-        '''
+        """
     assert fixed(before) == dedent(after)
     assert changes(before) == ("added from mypkg.sorter import sort_list",)
 
@@ -406,7 +406,7 @@ def test_limits_are_per_target():
 
 
 def test_behaviour_capture_strips_asserts_and_keeps_the_calls_in_them():
-    before = '''\
+    before = """\
         import pytest
         from mypkg.sorter import sort_list
 
@@ -434,8 +434,8 @@ def test_behaviour_capture_strips_asserts_and_keeps_the_calls_in_them():
         def test_bad_input():
             with pytest.raises(TypeError):
                 assert sort_list(None) == []
-        '''
-    after = '''\
+        """
+    after = """\
         import pytest
         from mypkg.sorter import sort_list
 
@@ -461,7 +461,7 @@ def test_behaviour_capture_strips_asserts_and_keeps_the_calls_in_them():
         def test_bad_input():
             with pytest.raises(TypeError):
                 assert sort_list(None) == []
-        '''
+        """
     assert fixed(before, behavior_capture=True) == dedent(after)
     assert fixed(before) == dedent(before)  # the plain variant keeps its asserts
     assert "stripped 9 assertion(s), keeping the calls in them" in changes(before, behavior_capture=True)
@@ -474,7 +474,7 @@ def test_a_call_part_that_spans_lines_gets_parentheses_of_its_own():
 
 
 def test_unittest_assertions_are_stripped_too_but_assert_raises_stays():
-    before = '''\
+    before = """\
         import unittest
         from mypkg.sorter import BubbleSorter
 
@@ -488,8 +488,8 @@ def test_unittest_assertions_are_stripped_too_but_assert_raises_stays():
                 with self.assertRaises(TypeError):
                     self.assertEqual(BubbleSorter().sort(None), [])
                 self.assertRaises(TypeError, BubbleSorter().sort, None)
-        '''
-    after = '''\
+        """
+    after = """\
         import unittest
         from mypkg.sorter import BubbleSorter
 
@@ -502,7 +502,7 @@ def test_unittest_assertions_are_stripped_too_but_assert_raises_stays():
                 with self.assertRaises(TypeError):
                     self.assertEqual(BubbleSorter().sort(None), [])
                 self.assertRaises(TypeError, BubbleSorter().sort, None)
-        '''
+        """
     assert fixed(before, BUBBLE_SORT, behavior_capture=True) == dedent(after)
 
 
@@ -510,7 +510,7 @@ def test_unittest_assertions_are_stripped_too_but_assert_raises_stays():
 
 
 def test_a_test_name_used_twice_in_a_scope_gets_a_suffix():
-    before = '''\
+    before = """\
         from mypkg.sorter import sort_list
 
         def test_sort():
@@ -541,8 +541,8 @@ def test_a_test_name_used_twice_in_a_scope_gets_a_suffix():
         class TestSorter:
             def test_sort(self):
                 assert sort_list([0]) == [0]
-        '''
-    after = '''\
+        """
+    after = """\
         from mypkg.sorter import sort_list
 
         def test_sort():
@@ -573,7 +573,7 @@ def test_a_test_name_used_twice_in_a_scope_gets_a_suffix():
         class TestSorter_2:
             def test_sort(self):
                 assert sort_list([0]) == [0]
-        '''
+        """
     assert fixed(before) == dedent(after)  # test_sort_2 was taken; helpers are not tests
     assert sorted(changes(before)) == [
         "renamed a repeated TestSorter to TestSorter_2",
@@ -604,7 +604,7 @@ def test_source_that_does_not_parse_is_refused_with_where(source, line, column):
 def test_source_only_libcst_refuses_is_refused_the_same_way(monkeypatch):
     """No source the compiler takes is known to trip libcst 1.9; a newer Python's syntax might."""
     parse_module = libcst.parse_module
-    monkeypatch.setattr(testgen.cst, "parse_module", lambda source: parse_module("def f(:\n    pass\n"))
+    monkeypatch.setattr(libcst, "parse_module", lambda source: parse_module("def f(:\n    pass\n"))  # testgen's cst
     with pytest.raises(CodeSyntaxError, match="parser error") as refused:
         postprocess_tests("x = 1\n", SORT_LIST)
     assert (refused.value.line, refused.value.column) == (2, 1)  # libcst's estimate of where

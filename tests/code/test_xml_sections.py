@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -104,7 +106,7 @@ def test_outside_sections_cuts_them_out():
 @given(st.lists(st.sampled_from([*'<>/ab c\n`="', "<code>", "</code>", "<thinking>", "</explanation>"])).map("".join))
 def test_any_text_is_read_without_error_into_ordered_disjoint_sections(text):
     found = find_sections(text)
-    for earlier, later in zip(found, found[1:]):
+    for earlier, later in itertools.pairwise(found):
         assert earlier.end <= later.start
     for s in found:
         assert s.body in text[s.start : s.end]

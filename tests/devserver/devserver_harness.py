@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devserver.gateway import ApiGateway
-from devserver.runtime import FunctionRuntime
+from devserver.runtime import Concurrency, FunctionRuntime
 from devserver.server import serve
 from devserver.template import Stack
 
@@ -49,11 +49,12 @@ class Client:
 
 
 @contextmanager
-def running_emulator(stack: Stack) -> Iterator[Client]:
+def running_emulator(stack: Stack, concurrency: Concurrency = Concurrency(),
+                     stage_in_path: bool = False) -> Iterator[Client]:
     """The API of `stack` on a free loopback port; every worker process is gone afterwards."""
     already_running = set(multiprocessing.active_children())
-    runtime = FunctionRuntime(stack.functions, stack.region)
-    servers = serve(ApiGateway(stack, runtime), 0, hosts=("127.0.0.1",))
+    runtime = FunctionRuntime(stack.functions, stack.region, concurrency)
+    servers = serve(ApiGateway(stack, runtime, stage_in_path), 0, hosts=("127.0.0.1",))
     try:
         yield Client("127.0.0.1", servers.port)
     finally:

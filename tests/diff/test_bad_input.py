@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiservice.diff import MAX_TEXT_BYTES, PatchError, apply_patch
+from aiservice.diff import MAX_TEXT_BYTES, PatchError, PatchFormat, apply_patch
 
-FORMATS = ["v4a", "search_replace"]
+FORMATS: list[PatchFormat] = ["v4a", "search_replace"]
 SOURCE = "def f():\n    return 1\n"
 
 
@@ -18,32 +18,32 @@ def search_replace(path: str, search: str, replace: str) -> str:
     return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
 
 
-def good_patch(format: str) -> str:
+def good_patch(format: PatchFormat) -> str:
     if format == "v4a":
         return v4a_update("f.py", "@@ def f():", "-    return 1", "+    return 2")
     return search_replace("f.py", "    return 1", "    return 2")
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_nul_bytes_in_the_patch(format: str) -> None:
+def test_nul_bytes_in_the_patch(format: PatchFormat) -> None:
     with pytest.raises(PatchError, match="the patch contains NUL bytes"):
         apply_patch({"f.py": SOURCE}, good_patch(format).replace("return 2", "return\x002"), format)
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_nul_bytes_in_the_file_it_edits(format: str) -> None:
+def test_nul_bytes_in_the_file_it_edits(format: PatchFormat) -> None:
     with pytest.raises(PatchError, match="^f.py: the file contains NUL bytes"):
         apply_patch({"f.py": SOURCE + "\x00"}, good_patch(format), format)
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_a_binary_file_the_patch_does_not_touch_is_no_concern(format: str) -> None:
+def test_a_binary_file_the_patch_does_not_touch_is_no_concern(format: PatchFormat) -> None:
     files = {"f.py": SOURCE, "logo.png": "\x89PNG\x00\x00"}
     assert apply_patch(files, good_patch(format), format)["logo.png"] == "\x89PNG\x00\x00"
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_a_5_mb_file(format: str) -> None:
+def test_a_5_mb_file(format: PatchFormat) -> None:
     big = SOURCE + "x = 1\n" * (5 * 1024 * 1024 // 6)
     with pytest.raises(PatchError, match=r"^f.py: the file is 5,24\d,\d{3} bytes, over the 4,194,304-byte limit"):
         apply_patch({"f.py": big}, good_patch(format), format)
@@ -56,7 +56,7 @@ def test_the_limit_counts_utf8_bytes() -> None:
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_a_patch_over_the_limit(format: str) -> None:
+def test_a_patch_over_the_limit(format: PatchFormat) -> None:
     patch = good_patch(format) + "\n" + "filler\n" * (MAX_TEXT_BYTES // 7 + 1)
     with pytest.raises(PatchError, match="^the patch is .* bytes, over the"):
         apply_patch({"f.py": SOURCE}, patch, format)
@@ -73,7 +73,7 @@ def test_a_patch_that_would_grow_a_file_past_the_limit() -> None:
 @pytest.mark.parametrize(
     "patch", ["", "  \n\n", "Sure! I made the function faster.", "```diff\n```", "*** Begin Patch\n*** End Patch"]
 )
-def test_a_patch_with_nothing_to_apply(format: str, patch: str) -> None:
+def test_a_patch_with_nothing_to_apply(format: PatchFormat, patch: str) -> None:
     with pytest.raises(PatchError):
         apply_patch({"f.py": SOURCE}, patch, format)
 

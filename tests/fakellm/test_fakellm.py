@@ -13,22 +13,28 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import anthropic
 import httpx2
 import openai
 import pytest
+from anthropic.types import MessageParam
 from botocore.eventstream import ChecksumMismatch
+from openai.types.chat import ChatCompletionMessageParam
 
-from devserver.fakellm import FakeLLMServer, Fault, RecordedRequest, Reply, ToolCall
-from devserver.fakellm import eventstream
+from devserver.fakellm import FakeLLMServer, Fault, RecordedRequest, Reply, ToolCall, eventstream
 
 ROOT = Path(__file__).resolve().parents[2]
 SONNET = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU_REGIONAL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
-USER = [{"role": "user", "content": "Make sort_list faster, please."}]
+ASK = "Make sort_list faster, please."
+USER: list[MessageParam] = [{"role": "user", "content": ASK}]  # the Messages API's type
+CHAT_USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": ASK}]  # the same, Chat Completions' type
 
 
 def _fakellm_threads() -> set[threading.Thread]:
@@ -215,11 +221,11 @@ def test_eventstream_frames_decode_with_botocore():
     buffer.add_data(frame[:7])
     assert list(buffer) == []
     buffer.add_data(frame[7:] + eventstream.exception("throttlingException", b'{"message": "slow down"}'))
-    first, second = list(buffer)
-    assert first.headers == {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
-    assert first.payload == b'{"bytes": "e30="}'
-    assert second.to_response_dict()["status_code"] == 400
-    assert second.headers[":exception-type"] == "throttlingException"
+    first, second = (message.to_response_dict() for message in buffer)  # headers decoded as a dict
+    assert first["headers"] == {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+    assert first["body"] == b'{"bytes": "e30="}'
+    assert second["status_code"] == 400
+    assert second["headers"][":exception-type"] == "throttlingException"
 
 
 # -- Azure OpenAI and OpenAI-compatible chat completions -------------------------------------------------------
@@ -242,7 +248,7 @@ def test_azure_completion_parses_text_tool_calls_and_exact_usage(server):
         try:
             return await client.chat.completions.create(
                 model="gpt-5-mini-deployment",
-                messages=[{"role": "system", "content": "s"}, *USER],
+                messages=[{"role": "system", "content": "s"}, *CHAT_USER],
                 max_completion_tokens=500,
                 reasoning_effort="low",
             )
@@ -275,7 +281,7 @@ def test_azure_stream_with_include_usage_ends_with_a_usage_chunk(server):
         client = azure(server)
         try:
             stream = await client.chat.completions.create(
-                model="gpt-4.1", messages=USER, stream=True, stream_options={"include_usage": True}
+                model="gpt-4.1", messages=CHAT_USER, stream=True, stream_options={"include_usage": True}
             )
             return [chunk async for chunk in stream]
         finally:
@@ -299,7 +305,7 @@ def test_azure_stream_without_include_usage_has_no_usage_and_streams_tool_call_d
     async def call():
         client = azure(server)
         try:
-            stream = await client.chat.completions.create(model="gpt-4.1", messages=USER, stream=True)
+            stream = await client.chat.completions.create(model="gpt-4.1", messages=CHAT_USER, stream=True)
             return [chunk async for chunk in stream]
         finally:
             await client.close()
@@ -330,9 +336,9 @@ def test_openai_compatible_completion_and_stream(server):
     async def call():
         client = compatible(server)
         try:
-            completion = await client.chat.completions.create(model="qwen3-coder", messages=USER)
+            completion = await client.chat.completions.create(model="qwen3-coder", messages=CHAT_USER)
             stream = await client.chat.completions.create(
-                model="qwen3-coder", messages=USER, stream=True, stream_options={"include_usage": True}
+                model="qwen3-coder", messages=CHAT_USER, stream=True, stream_options={"include_usage": True}
             )
             return completion, [chunk async for chunk in stream]
         finally:
@@ -357,7 +363,7 @@ def test_verbatim_usage_object_is_sent_as_given(server):
     async def call():
         client = azure(server)
         try:
-            response = await client.chat.completions.with_raw_response.create(model="d", messages=USER)
+            response = await client.chat.completions.with_raw_response.create(model="d", messages=CHAT_USER)
             return json.loads(response.text)
         finally:
             await client.close()
@@ -377,8 +383,8 @@ async def _bedrock_call(client, stream: bool):
 
 async def _azure_call(client, stream: bool):
     if not stream:
-        return await client.chat.completions.create(model="dep", messages=USER)
-    chunks = await client.chat.completions.create(model="dep", messages=USER, stream=True)
+        return await client.chat.completions.create(model="dep", messages=CHAT_USER)
+    chunks = await client.chat.completions.create(model="dep", messages=CHAT_USER, stream=True)
     return [chunk async for chunk in chunks]
 
 
@@ -401,24 +407,34 @@ FAULTS = {
         (Fault.drop(), openai.APIConnectionError, None),
     ],
 }
-PROTOCOLS = {"bedrock": (bedrock, _bedrock_call, anthropic), "azure": (azure, _azure_call, openai)}
+MakeClient = Callable[..., anthropic.AsyncAnthropicBedrock | openai.AsyncAzureOpenAI]
+PROTOCOLS: dict[str, tuple[MakeClient, Any, ModuleType]] = {
+    "bedrock": (bedrock, _bedrock_call, anthropic),
+    "azure": (azure, _azure_call, openai),
+}
 
 
 def _protocol_specifics(protocol: str, fault: Fault, err: Exception, status: int | None) -> None:
     """What each protocol's error looks like on the wire, as the real providers send it."""
+    if status is None:
+        return  # no answer on the wire
     if protocol == "bedrock":
+        assert isinstance(err, anthropic.APIStatusError)
+        body: Any = err.body  # the decoded JSON
         if status == 429:
             assert err.response.headers["x-amzn-errortype"].startswith("ThrottlingException")
-            assert err.body == {"message": "Too many requests, please wait before trying again."}
+            assert body == {"message": "Too many requests, please wait before trying again."}
         if status == 529:
-            assert err.body["error"]["type"] == "overloaded_error"
+            assert body["error"]["type"] == "overloaded_error"
         if fault.kind == "context_length":
-            assert err.body == {"message": "Input is too long for requested model."}
+            assert body == {"message": "Input is too long for requested model."}
             assert err.response.headers["x-amzn-errortype"].startswith("ValidationException")
     else:
+        assert isinstance(err, openai.APIStatusError)
+        body = err.body
         if status == 429:
             assert err.response.headers["retry-after-ms"] == "7000"
-            assert err.body["code"] == "429" and "retry after 7 seconds" in err.body["message"]
+            assert body["code"] == "429" and "retry after 7 seconds" in body["message"]
         if fault.kind == "context_length":
             assert err.code == "context_length_exceeded"
 
@@ -465,7 +481,7 @@ def test_openai_compatible_errors_use_openai_shape(server):
             errors = []
             for _ in range(2):
                 with pytest.raises(openai.APIStatusError) as raised:
-                    await client.chat.completions.create(model="m", messages=USER)
+                    await client.chat.completions.create(model="m", messages=CHAT_USER)
                 errors.append(raised.value)
             return errors
         finally:
@@ -672,7 +688,7 @@ def test_reset_forgets_requests_script_and_connection_count(server):
     async def call():
         client = azure(server)
         try:
-            await client.chat.completions.create(model="d", messages=USER)
+            await client.chat.completions.create(model="d", messages=CHAT_USER)
         finally:
             await client.close()
 
@@ -723,7 +739,7 @@ def test_ipv6_loopback():
         async def call():
             client = compatible(fake)
             try:
-                return await client.chat.completions.create(model="m", messages=USER)
+                return await client.chat.completions.create(model="m", messages=CHAT_USER)
             finally:
                 await client.close()
 
@@ -739,7 +755,7 @@ def test_recorded_request_type(server):
 async def _one_azure_call(server):
     client = azure(server)
     try:
-        await client.chat.completions.create(model="d", messages=USER)
+        await client.chat.completions.create(model="d", messages=CHAT_USER)
     finally:
         await client.close()
 
@@ -757,6 +773,7 @@ def test_cli_serves_the_demo_model_until_ctrl_c():
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None and process.stderr is not None
     try:
         first = process.stdout.readline()
         assert first.startswith("fake LLM server (offline demo model) on http://127.0.0.1:")

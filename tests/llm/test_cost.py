@@ -5,9 +5,11 @@ and a cross-check against pydantic's genai-prices (a test-only dependency)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +33,12 @@ class P:
     read: Decimal
     output: Decimal
     long: P | None = None  # Sonnet 4.5 above 200,000 input tokens (cache included)
+
+    @property
+    def hour_write(self) -> Decimal:
+        """w1, which every Claude model has."""
+        assert self.w1 is not None
+        return self.w1
 
 
 # pricing.md, Anthropic table (= Bedrock global. profiles): input, 5 min write, 1 h write, read, output.
@@ -100,7 +108,8 @@ def test_effective_rates_are_pricing_md_numbers(model_id):
 # ------------------------------------------------------------------------------------------ every model x shape
 
 # (name, raw usage, the cost by hand from a model's prices p)
-ANTHROPIC_SHAPES = [
+Shape = tuple[str, dict[str, Any], Callable[[P], Decimal]]  # name, usage object, its cost by hand
+ANTHROPIC_SHAPES: list[Shape] = [
     ("plain", {"input_tokens": 1200, "output_tokens": 345}, lambda p: (1200 * p.input + 345 * p.output) / M),
     (
         "sdk_dump_with_nulls",
@@ -146,7 +155,7 @@ ANTHROPIC_SHAPES = [
             "output_tokens": 60,
             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 9000},
         },
-        lambda p: (25 * p.input + 9000 * p.w1 + 60 * p.output) / M,
+        lambda p: (25 * p.input + 9000 * p.hour_write + 60 * p.output) / M,
     ),
     (
         "both_writes_and_a_read",
@@ -157,7 +166,7 @@ ANTHROPIC_SHAPES = [
             "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 4000},
             "output_tokens": 1500,
         },
-        lambda p: (310 * p.input + 12000 * p.read + 3000 * p.w5 + 4000 * p.w1 + 1500 * p.output) / M,
+        lambda p: (310 * p.input + 12000 * p.read + 3000 * p.w5 + 4000 * p.hour_write + 1500 * p.output) / M,
     ),
     (
         "thinking_inside_output",
@@ -190,7 +199,7 @@ ANTHROPIC_SHAPES = [
             "cacheWriteInputTokens": 7000,
             "cacheDetails": [{"ttl": "1h", "inputTokens": 4000}, {"ttl": "5m", "inputTokens": 3000}],
         },
-        lambda p: (310 * p.input + 12000 * p.read + 3000 * p.w5 + 4000 * p.w1 + 1500 * p.output) / M,
+        lambda p: (310 * p.input + 12000 * p.read + 3000 * p.w5 + 4000 * p.hour_write + 1500 * p.output) / M,
     ),
 ]
 OPENAI_SHAPES = [
@@ -374,9 +383,11 @@ def _by_hand(p: P, usage: dict) -> Decimal:
 @pytest.mark.parametrize(("case", "usage", "long"), LONG_CASES, ids=[c[0] for c in LONG_CASES])
 def test_sonnet_long_context_bills_every_token_at_the_tier(model_id, case, usage, long):
     p = EXPECTED[model_id]
+    prices = p.long if long else p
+    assert prices is not None  # every Sonnet id has its long-context prices
     cost = cost_of(model_id, usage)
     assert cost.tier == ("long_context" if long else "standard")
-    assert cost.total_usd == _by_hand(p.long if long else p, usage)
+    assert cost.total_usd == _by_hand(prices, usage)
 
 
 def test_long_context_written_out():
@@ -702,7 +713,7 @@ def test_one_hour_writes_are_not_billed_at_the_five_minute_rate():
     }
     for model_id in CLAUDE_IDS:
         cost = cost_of(model_id, one_hour)
-        assert cost.total_usd == 10000 * EXPECTED[model_id].w1 / M
+        assert cost.total_usd == 10000 * EXPECTED[model_id].hour_write / M
         assert cost.total_usd == cost_of(model_id, {**one_hour, "cache_creation": None}).total_usd * Decimal("1.6")
     converse = {
         "inputTokens": 0,

@@ -12,6 +12,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -39,7 +40,7 @@ GEOGRAPHIES = ("us", "eu", "apac", "jp", "au")
 OPENAI = ("gpt-5", "gpt-5-mini", "gpt-4.1")
 APP_PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
 
-GEMINI = {
+GEMINI: dict[str, Any] = {  # a registry entry, as LLM_EXTRA_MODELS holds it
     "id": "gemini/gemini-2.5-pro",
     "provider": "openai_compatible",
     "family": "openai",
@@ -389,6 +390,7 @@ def test_regional_rows_are_the_global_row_times_one_point_one():
                 assert regional.long_context is None
             else:
                 lc = {"prices": {"source"}}
+                assert regional.long_context is not None
                 assert regional.long_context.model_dump(exclude=lc) == origin.long_context.model_dump(exclude=lc)
     for name in OPENAI:
         assert get_model(f"azure/{name}").price_multiplier == 1

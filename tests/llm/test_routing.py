@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
 
 from aiservice.access import Principal
 from aiservice.llm import routing
-from aiservice.llm.providers.factory import Credentials, clear_clients, provider_for
 from aiservice.llm.models import get_model
+from aiservice.llm.providers.factory import Credentials, clear_clients, provider_for
+from aiservice.llm.providers.openai_chat import ChatCompletionsProvider
 from aiservice.llm.routing import RoutingError, resolved_table, route_for
 
 
-def principal(**overrides) -> Principal:
-    values = dict(user_id="u", org_id="acme", plan="pro", privacy_mode=False, key_id="k", monthly_quota=None,
-                  user_allowance_usd=None, org_allowance_usd=None)
+def principal(**overrides: Any) -> Principal:
+    values: dict[str, Any] = dict(
+        user_id="u",
+        org_id="acme",
+        plan="pro",
+        privacy_mode=False,
+        key_id="k",
+        monthly_quota=None,
+        user_allowance_usd=None,
+        org_allowance_usd=None,
+    )
     values.update(overrides)
     return Principal(**values)
 
@@ -44,7 +54,7 @@ def test_every_bundled_route_resolves_to_known_models():
 def test_a_call_type_without_an_entry_takes_the_profiles_default(settings_env):
     optimize, other = route_for("optimize"), route_for("workflow_gen")
     assert (optimize.profile, optimize.model) == ("default", "claude-sonnet-4-5")
-    assert optimize.options.temperature == 1.0
+    assert optimize.options.max_tokens == 8192 and optimize.options.temperature is None  # diversity: prompts
     assert other.model == routing.profiles()["default"]["*"].model
 
 
@@ -80,8 +90,12 @@ def test_a_wrong_table_is_refused_naming_the_problem(table, problem):
 
 
 def test_bring_your_own_key_uses_the_orgs_endpoint_and_key(aws, settings_env):
-    secret = {"provider": "azure", "endpoint": "https://acme.openai.azure.com", "api_key": "acme-key-123",
-              "api_version": "2024-10-21"}
+    secret = {
+        "provider": "azure",
+        "endpoint": "https://acme.openai.azure.com",
+        "api_key": "acme-key-123",
+        "api_version": "2024-10-21",
+    }
     arn = boto3.client("secretsmanager").create_secret(Name="acme/llm", SecretString=json.dumps(secret))["ARN"]
     route = route_for("optimize", principal(llm_profile="byok", byok_secret=arn))
     assert route.credentials == Credentials("azure", "https://acme.openai.azure.com", "acme-key-123", "2024-10-21")
@@ -92,6 +106,7 @@ def test_bring_your_own_key_uses_the_orgs_endpoint_and_key(aws, settings_env):
         own = provider_for(get_model(route.model), route.credentials)
         service = provider_for(get_model(route.model))
         assert own is not service
+        assert isinstance(own, ChatCompletionsProvider) and isinstance(service, ChatCompletionsProvider)
         assert str(own._client.base_url).startswith("https://acme.openai.azure.com")
         assert own._client.api_key == "acme-key-123" and service._client.api_key == "service-key"
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from aiservice.config import PLANS, Plan, Settings
 from aiservice.errors import AllowanceExhausted, Unauthenticated
@@ -14,6 +14,7 @@ from aiservice.observability import logger, metrics
 from aiservice.store.keys import AccountLimits, KeyRecord
 from aiservice.store.usage import Admission, UsageLine, UsageStore
 
+_MICRO_USD = Decimal("0.000001")
 _UNLIMITED = ""  # how "no limit" travels in the authorizer context, whose values must be strings
 
 
@@ -140,6 +141,9 @@ def metered(
     recorded it is a pure release. A failure to settle is logged, never raised over the request's outcome.
     """
     store = store or UsageStore()
+    # Reserve whole micro-dollars, rounded up: a reservation released in full then nets to a plain 0.000000, where
+    # a worst case with 10 decimals would leave a zero whose exponent moto (and readers of the item) trip over.
+    estimate_usd = estimate_usd.quantize(_MICRO_USD, rounding=ROUND_CEILING)
     reservation = store.admit(
         Admission(
             user_id=principal.user_id,

@@ -15,9 +15,10 @@ import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from aiservice.apikeys import generate_key, hash_key
-from aiservice.config import PLANS, get_settings
+from aiservice.config import PLANS, Plan, get_settings
 from aiservice.store.keys import REVOKED, KeyRecord, KeyStore
 from aiservice.store.usage import UsageStore, month_of
 
@@ -25,7 +26,7 @@ _ID = re.compile(r"[A-Za-z0-9._@+\-]{1,128}")  # no '#': it separates the parts 
 
 
 def create_key(
-    keys: KeyStore, *, user_id: str, org_id: str | None, plan: str, privacy_mode: bool, label: str | None
+    keys: KeyStore, *, user_id: str, org_id: str | None, plan: Plan, privacy_mode: bool, label: str | None
 ) -> tuple[str, KeyRecord]:
     """A new key for a user; returns (plaintext key, its record). The plaintext exists only in the return."""
     key = generate_key()
@@ -123,8 +124,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "list-keys":
         _print(
             [
-                {"key_id": k.key_id, "status": k.status, "plan": k.plan, "org_id": k.org_id,
-                 "privacy_mode": k.privacy_mode, "label": k.label, "created_at": k.created_at}
+                {
+                    "key_id": k.key_id,
+                    "status": k.status,
+                    "plan": k.plan,
+                    "org_id": k.org_id,
+                    "privacy_mode": k.privacy_mode,
+                    "label": k.label,
+                    "created_at": k.created_at,
+                }
                 for k in keys.keys_of_user(args.user)
             ]
         )
@@ -157,9 +165,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usage_report(usage: UsageStore, user_id: str, month: str) -> dict:
+def _usage_report(usage: UsageStore, user_id: str, month: str) -> dict[str, Any]:
     first = date.fromisoformat(f"{month}-01")
-    days = [first + timedelta(days=offset) for offset in range(31) if (first + timedelta(days=offset)).month == first.month]
+    days = [
+        first + timedelta(days=offset) for offset in range(31) if (first + timedelta(days=offset)).month == first.month
+    ]
     daily = [row for day in days if day <= datetime.now(UTC).date() for row in usage.daily_usage_of_user(user_id, day)]
     return {
         "user_id": user_id,

@@ -50,6 +50,9 @@ class Settings(BaseModel):
     allowance_usd_pro: UsdLimit = Field(Decimal("200"), alias="PLAN_MONTHLY_ALLOWANCE_USD_PRO")
     allowance_usd_enterprise: UsdLimit = Field(None, alias="PLAN_MONTHLY_ALLOWANCE_USD_ENTERPRISE")
 
+    # Candidates per /ai/optimize request: the client asks for 3-7; more multiplies cost, not quality.
+    max_candidates: int = Field(8, alias="MAX_CANDIDATES", ge=1, le=20)
+
     # Daily usage aggregates are spread over this many partitions per day (see store.usage).
     usage_shards: int = Field(16, alias="USAGE_SHARDS", ge=1, le=256)
 
@@ -71,11 +74,16 @@ class Settings(BaseModel):
 
     def plan_quota(self, plan: Plan) -> int | None:
         """Optimizations per month on a plan; None is unlimited."""
-        return getattr(self, f"quota_{plan}")
+        return {"free": self.quota_free, "pro": self.quota_pro, "enterprise": self.quota_enterprise}[plan]
 
     def plan_allowance_usd(self, plan: Plan) -> Decimal | None:
         """Default monthly spend allowance of a user on a plan; None is unlimited."""
-        return getattr(self, f"allowance_usd_{plan}")
+        allowances = {
+            "free": self.allowance_usd_free,
+            "pro": self.allowance_usd_pro,
+            "enterprise": self.allowance_usd_enterprise,
+        }
+        return allowances[plan]
 
 
 @lru_cache(maxsize=1)

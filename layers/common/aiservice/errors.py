@@ -37,3 +37,7 @@ class AllowanceExhausted(ServiceError):
 
 class NotSupported(ServiceError):
     """A well-formed request for something this service does not do yet (e.g. a language)."""
+
+
+class NoValidCandidate(ServiceError):
+    """The model answered, but nothing in its reply is a candidate the client could use (the reasons say why)."""

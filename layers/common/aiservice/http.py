@@ -15,11 +15,19 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from aiservice.access import Principal
 from aiservice.config import get_settings
-from aiservice.errors import AllowanceExhausted, InvalidRequest, NotSupported, RateLimited, Unauthenticated
+from aiservice.errors import (
+    AllowanceExhausted,
+    InvalidRequest,
+    NotSupported,
+    NoValidCandidate,
+    RateLimited,
+    Unauthenticated,
+)
 from aiservice.llm.errors import InvalidLLMRequest, LLMCallFailed
 from aiservice.llm.models import ContextLengthError
-from aiservice.llm.runtime import DeadlineExceeded
+from aiservice.llm.runtime import Deadline, DeadlineExceeded
 from aiservice.observability import logger, metrics, set_correlation_id
+from aiservice.pipelines.scope import Scope
 
 # Most specific first: QuotaExceeded is a RateLimited and shares its status.
 _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
@@ -33,6 +41,7 @@ _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (ContextLengthError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (InvalidLLMRequest, HTTPStatus.UNPROCESSABLE_ENTITY),
     (LLMCallFailed, HTTPStatus.BAD_GATEWAY),
+    (NoValidCandidate, HTTPStatus.BAD_GATEWAY),
     (DeadlineExceeded, HTTPStatus.GATEWAY_TIMEOUT),
 )
 
@@ -117,6 +126,11 @@ def create_app() -> APIGatewayRestResolver:
 def principal_of(app: APIGatewayRestResolver) -> Principal:
     """The caller, as the authorizer resolved it for this request."""
     return Principal.from_authorizer_context(app.current_event.raw_event["requestContext"].get("authorizer"))
+
+
+def request_scope(app: APIGatewayRestResolver) -> Scope:
+    """The caller and the deadline of this invocation: what a pipeline needs from the HTTP layer."""
+    return Scope(principal_of(app), Deadline.for_invocation(app.lambda_context))
 
 
 def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -17,7 +18,7 @@ metrics = Metrics()
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def set_correlation_id(event: Mapping, trace_id: str | None = None) -> None:
+def set_correlation_id(event: Mapping[str, Any], trace_id: str | None = None) -> None:
     """Correlate log lines by the codeflash trace_id when the request has one, else API Gateway's request id."""
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.set_correlation_id(trace_id or request_id)

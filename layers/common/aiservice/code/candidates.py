@@ -10,16 +10,22 @@ Per reply:
    file too (we re-emit it under the right path). A block whose tag the client does not accept counts only by
    its path. Other blocks are ignored; a file without a block keeps the original.
 3. Merge: a Python block is merged into the original file (aiservice.code.merge), so a reply holding only the
-   changed function, its helpers and imports becomes the whole file; a block in any other language is the file.
-4. Drop the candidate if a block does not parse, if it loses the target function or changes its signature, if
-   it only adds Python definitions nothing uses (a renamed copy of the target), or if it equals the original or
-   an earlier candidate after normalisation (Python: the AST without docstrings, so comments, docstrings and
-   formatting do not count; other languages: trailing whitespace and blank lines).
+   changed function, its helpers and imports becomes the whole file; a JavaScript/TypeScript block likewise
+   (aiservice.code.javascript.merge: the changed functions replace their ranges); a block in any other language
+   is the file.
+4. Drop the candidate if a block does not parse (JS/TS: tree-sitter, as the client checks), if it loses the
+   target function or changes its signature, if it only adds Python definitions nothing uses (a renamed copy of
+   the target), if a partial JS/TS block redefines nothing of its file (a reply for another file), or if it
+   equals the original or an earlier candidate after normalisation (Python: the AST without docstrings, so
+   comments, docstrings and formatting do not count; JS/TS: the tree's tokens without comments; other
+   languages: trailing whitespace and blank lines).
 5. Emit the changed files with the request's paths and canonical tags.
 
 The target's signature is what callers depend on: async or not, the parameters (names, kinds, order, default
 values) and the decorators that change how it is called (staticmethod, classmethod, property and its
-accessors, cached_property). Annotations and other decorators (a cache, a JIT) may change.
+accessors, cached_property). Annotations and other decorators (a cache, a JIT) may change. For JS/TS it is
+aiservice.code.javascript.Signature: the export, static/accessor modifiers, async, generator and the parameter
+list.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
+from aiservice.code import javascript
 from aiservice.code.markdown import (
     MARKDOWN_BLOCK,
     CodeString,
@@ -68,7 +75,7 @@ class Candidate:
 
 
 class Dropped(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: callers read `.index`
     reason: str  # short, for logs: "does not parse: a.py:3:5: ...", "same as candidate 0", ...
 
 
@@ -115,21 +122,31 @@ def postprocess(
     return outcome
 
 
+_SCRIPT_LANGUAGES = ("javascript", "typescript")  # what aiservice.code.javascript parses
+
+_Code = Module | javascript.Source | str  # a file's code: parsed for Python and JS/TS, else the text
+
+
 @dataclass(frozen=True)
 class _File:
     path: str | None
     language: str
     code: str
-    module: Module | None  # Python only
+    parsed: Module | javascript.Source | None  # None for a language we cannot parse
+
+    @classmethod
+    def parse(cls, block: CodeString) -> _File:
+        parsed: Module | javascript.Source | None = None
+        if block.language == "python":
+            parsed = Module.parse(block.code, block.path)
+        elif block.language in _SCRIPT_LANGUAGES:
+            parsed = javascript.Source.parse(block.code, block.language, block.path)
+        return cls(block.path, block.language, block.code, parsed)
 
 
 class _Request:
     def __init__(self, original: CodeStringsMarkdown, target: Target | None) -> None:
-        self.files = [
-            _File(block.path, block.language, block.code,
-                  Module.parse(block.code, block.path) if block.language == "python" else None)
-            for block in original.blocks
-        ]  # fmt: skip
+        self.files = [_File.parse(block) for block in original.blocks]
         self.target = target
         self.normal_forms: NormalForms = {}  # shared by the original and every candidate
         paths = [file.path for file in self.files]
@@ -137,50 +154,75 @@ class _Request:
 
     @cached_property
     def normal(self) -> tuple[str, ...]:
-        return tuple(self._normal(file.module or file.code) for file in self.files)
+        return tuple(self._normal(file.parsed or file.code) for file in self.files)
 
-    def apply(self, reply: str) -> tuple[dict[int, Module | str], str]:
-        """The reply's new version of each file it changes (by index: a Module for Python, else the code), and
-        its explanation."""
+    def apply(self, reply: str) -> tuple[dict[int, _Code], str]:
+        """The reply's new version of each file it changes (by index: a Module for Python, a Source for JS/TS,
+        else the code), and its explanation."""
         blocks, explanation = _extract(reply.replace("\r\n", "\n"), self.files[self.target_file].language)
         assigned = self._assign(blocks)
-        changed: dict[int, Module | str] = {}
+        changed: dict[int, _Code] = {}
         for index, block in assigned.items():
             file = self.files[index]
-            new = self._merged(file, block, index == self.target_file) if file.module else block.code
+            new: _Code = block.code
+            if isinstance(file.parsed, Module):
+                new = self._merged(file, file.parsed, block, index == self.target_file)
+            elif isinstance(file.parsed, javascript.Source):
+                new = self._merged_script(file.parsed, block, index == self.target_file)
             if _code(new).strip() != file.code.strip():
                 changed[index] = new
         return changed, explanation
 
-    def check_target(self, changed: dict[int, Module | str]) -> None:
-        if not self.target or not isinstance(changed.get(self.target_file), Module):
+    def check_target(self, changed: dict[int, _Code]) -> None:
+        if not self.target:
+            return
+        new, old = changed.get(self.target_file), self.files[self.target_file].parsed
+        if isinstance(new, javascript.Source) and isinstance(old, javascript.Source):
+            self._check_script_target(old, new)
+        if not isinstance(new, Module) or not isinstance(old, Module):
             return
         name = self.target.qualified_name
-        before = _find_function(self.files[self.target_file].module.tree, name)
+        before = _find_function(old.tree, name)
         if before is None:  # the request does not hold it: nothing to compare with
             return
-        after = _find_function(changed[self.target_file].tree, name)
+        after = _find_function(new.tree, name)
         if after is None:
             raise _Drop(f"loses {name}")
         if _signature(after) != _signature(before):
             raise _Drop(f"changes the signature of {name}: {_describe(before)} -> {_describe(after)}")
 
-    def adds_only_unused(self, changed: dict[int, Module | str]) -> bool:
+    def _check_script_target(self, old: javascript.Source, new: javascript.Source) -> None:
+        assert self.target is not None
+        name = self.target.qualified_name
+        before = old.find_function(name)
+        if before is None:  # the request does not hold it: nothing to compare with
+            return
+        after = new.find_function(name)
+        if after is None:
+            raise _Drop(f"loses {name}")
+        if after.signature != before.signature:
+            old_call, new_call = before.signature.describe(name), after.signature.describe(name)
+            raise _Drop(f"changes the signature of {name}: {old_call} -> {new_call}")
+
+    def adds_only_unused(self, changed: dict[int, _Code]) -> bool:
         return bool(changed) and all(
-            isinstance(new, Module) and adds_only_unused(self.files[index].module, new, self.normal_forms)
+            isinstance(new, Module) and isinstance(module := self.files[index].parsed, Module)
+            and adds_only_unused(module, new, self.normal_forms)
             for index, new in changed.items()
         )  # fmt: skip
 
-    def normal_of(self, changed: dict[int, Module | str]) -> tuple[str, ...]:
+    def normal_of(self, changed: dict[int, _Code]) -> tuple[str, ...]:
         return tuple(self._normal(changed[index]) if index in changed else self.normal[index]
                      for index in range(len(self.files)))  # fmt: skip
 
-    def _normal(self, code: Module | str) -> str:
+    def _normal(self, code: _Code) -> str:
         if isinstance(code, Module):
             return code.normal_form(self.normal_forms)
+        if isinstance(code, javascript.Source):
+            return code.normal_form
         return "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
 
-    def candidate(self, index: int, changed: dict[int, Module | str], explanation: str) -> Candidate:
+    def candidate(self, index: int, changed: dict[int, _Code], explanation: str) -> Candidate:
         blocks = tuple(
             CodeString(self.files[file].path, _code(new).strip(), self.files[file].language)
             for file, new in sorted(changed.items())
@@ -222,17 +264,36 @@ class _Request:
                 return same_name[0]
         return self.target_file if lone else None
 
-    def _merged(self, file: _File, block: CodeString, is_target_file: bool) -> Module:
+    def _merged(self, file: _File, module: Module, block: CodeString, is_target_file: bool) -> Module:
         try:
             reply = Module.parse(block.code, file.path)
         except CodeSyntaxError as error:
             raise _Drop(f"does not parse: {error}") from None
         target = self.target.qualified_name if self.target and is_target_file else None
-        text = merge_python(file.module, reply, target)
+        text = merge_python(module, reply, target)
         if text == reply.text:
             return reply
         try:
             return Module.parse(text, file.path)
+        except CodeSyntaxError as error:  # a merge bug, not the model's: say so
+            raise _Drop(f"merged code does not parse: {error}") from None
+
+    def _merged_script(self, original: javascript.Source, block: CodeString, is_target_file: bool) -> _Code:
+        """The file's new code; parsed as the file's language and path say (the client parses the block we emit
+        with the file's tag), whatever the reply's tag."""
+        language = "typescript" if original.grammar != "javascript" else "javascript"
+        try:
+            reply = javascript.Source.parse(block.code, language, original.path)
+        except CodeSyntaxError as error:
+            raise _Drop(f"does not parse: {error}") from None
+        target = self.target.qualified_name if self.target and is_target_file else None
+        merged = javascript.merge(original, reply, target)
+        if not merged.matched:
+            raise _Drop(f"redefines nothing of {original.path or 'the target file'}")
+        if merged.text == reply.text:
+            return reply
+        try:
+            return javascript.Source.parse(merged.text, language, original.path)
         except CodeSyntaxError as error:  # a merge bug, not the model's: say so
             raise _Drop(f"merged code does not parse: {error}") from None
 
@@ -267,8 +328,8 @@ def _code_section_blocks(section: Section, default_language: str) -> CodeStrings
     return CodeStringsMarkdown((CodeString(normalise_path(path) if path else None, section.content, language),))
 
 
-def _code(new: Module | str) -> str:
-    return new.text if isinstance(new, Module) else new
+def _code(new: _Code) -> str:
+    return new if isinstance(new, str) else new.text
 
 
 def _find_function(tree: ast.Module, qualified_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -285,7 +346,7 @@ def _find_function(tree: ast.Module, qualified_name: str) -> ast.FunctionDef | a
     return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
-def _signature(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple:
+def _signature(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[object, ...]:
     arguments = function.args
     return (
         isinstance(function, ast.AsyncFunctionDef),
@@ -316,11 +377,12 @@ def _describe(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
 
 
 def _without_annotations(arguments: ast.arguments) -> ast.arguments:
-    def bare(argument: ast.arg | None) -> ast.arg | None:
-        return argument and ast.arg(argument.arg)
+    def bare(argument: ast.arg) -> ast.arg:
+        return ast.arg(argument.arg)
 
     return ast.arguments(
         posonlyargs=[bare(a) for a in arguments.posonlyargs], args=[bare(a) for a in arguments.args],
-        vararg=bare(arguments.vararg), kwonlyargs=[bare(a) for a in arguments.kwonlyargs],
-        kw_defaults=arguments.kw_defaults, kwarg=bare(arguments.kwarg), defaults=arguments.defaults,
+        vararg=arguments.vararg and bare(arguments.vararg), kwonlyargs=[bare(a) for a in arguments.kwonlyargs],
+        kw_defaults=arguments.kw_defaults, kwarg=arguments.kwarg and bare(arguments.kwarg),
+        defaults=arguments.defaults,
     )  # fmt: skip

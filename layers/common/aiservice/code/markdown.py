@@ -73,7 +73,8 @@ class CodeStringsMarkdown:
 
     @classmethod
     def parse(cls, text: str) -> CodeStringsMarkdown:
-        blocks, unknown = [], []
+        blocks: list[CodeString] = []
+        unknown: list[CodeString] = []
         for tag, path, code in MARKDOWN_BLOCK.findall(text):
             language = language_of_tag(tag)
             block = CodeString(normalise_path(path) if path else None, code, language or tag)
@@ -98,7 +99,7 @@ class CodeStringsMarkdown:
         blocks joined by a newline. Text before the first header is ignored."""
         headers = list(_FLAT_HEADER.finditer(text))
         blocks = []
-        for header, following in zip(headers, [*headers[1:], None]):
+        for header, following in zip(headers, [*headers[1:], None], strict=True):
             end = following.start() - 1 if following else len(text)  # minus the newline that joined the blocks
             path = normalise_path(header.group(1))
             code = text[header.end() + 1 : end]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -39,7 +40,8 @@ _DOCSTRING_HOLDERS = (ast.Module, *_DEFINITIONS)
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _MAIN_GUARD = ast.dump(ast.parse('__name__ == "__main__"', mode="eval").body)
 
-NormalForms = dict[tuple[str, int, int], str]  # statement normal forms by (exact text, first and last column)
+NormalForms = dict[tuple[str, int, int | None], str]  # statement normal forms by (exact text, first and last column)
+_Key = tuple[object, ...]  # what pairs a reply's statement with the original's: ("def", name), ("import", ...), ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Module:
         body = self.tree.body[1:] if self.tree.body and _is_docstring(self.tree.body[0]) else self.tree.body
         forms = []
         for node in body:
-            key = ("".join(self.lines[_first_line(node) : node.end_lineno]), node.col_offset, node.end_col_offset)
+            key = ("".join(self.lines[_first_line(node) : _end_line(node)]), node.col_offset, node.end_col_offset)
             if key not in cache:
                 cache[key] = normal_form(node)
             forms.append((node, cache[key]))
@@ -148,7 +150,7 @@ class _Unit:
     last: int  # one past its last line, trailing comments indented under it included
     lead: int
     kind: str  # "import", "def", "class", "name" (an assignment) or "other"
-    key: tuple
+    key: _Key
 
     @property
     def node(self) -> ast.stmt:
@@ -203,7 +205,7 @@ class _Merge:
         self._merge_body(originals, statements, "", 2, self._loose_method(originals, statements))
         return self._apply()
 
-    def _target_key(self, owner: str | None) -> set[tuple]:
+    def _target_key(self, owner: str | None) -> set[_Key]:
         """The target's key if it is defined right in `owner`'s body (None: the module's), else nothing."""
         *parents, name = (self.target or "").split(".")
         return {("def", name)} if self.target and parents == ([owner] if owner else []) else set()
@@ -211,20 +213,21 @@ class _Merge:
     def _merge_body(
         self, originals: list[_Unit], replies: list[_Unit], indent: str, separation: int, paired: dict[int, _Unit]
     ) -> None:
-        by_key: dict[tuple, list[_Unit]] = defaultdict(list)
+        by_key: dict[_Key, list[_Unit]] = defaultdict(list)
         for unit in originals:
             by_key[unit.key].append(unit)
         counterpart = dict(paired)  # id(reply unit) -> original unit
         unpaired = [unit for unit in replies if id(unit) not in paired]
         for key, units in _group(unpaired).items():
-            # Repeated keys (@overload stubs, redefinitions) pair up from the last: the one that takes effect.
-            for original, reply in zip(reversed(by_key.get(key, [])), reversed(units)):
+            # Repeated keys (@overload stubs, redefinitions) pair up from the last: the one that takes effect;
+            # the extra ones of the longer side stay unpaired.
+            for original, reply in zip(reversed(by_key.get(key, [])), reversed(units), strict=False):
                 counterpart[id(reply)] = original
         entries = {id(unit): _Entry(unit) for unit in originals}
         for reply in replies:
-            if (original := counterpart.get(id(reply))) is not None:
-                entries[id(original)].reply = reply
-                self._redefine(original, reply)
+            if (paired_original := counterpart.get(id(reply))) is not None:
+                entries[id(paired_original)].reply = reply
+                self._redefine(paired_original, reply)
         order = list(entries.values())
         for reply in replies:
             if id(reply) not in counterpart and not _is_filler(reply.node):
@@ -232,16 +235,18 @@ class _Merge:
         self._insert_new(order, indent, separation)
 
     def _redefine(self, original: _Unit, reply: _Unit) -> None:
-        if original.kind == "class" and reply.kind == "def":  # the target method, given bare
+        # A unit of kind "class" is one ClassDef: the isinstance checks are those kind checks, for the types.
+        original_node, reply_node = original.node, reply.node
+        if isinstance(original_node, ast.ClassDef) and reply.kind == "def":  # the target method, given bare
             members = self._members(original, self.original)
             self._merge_body(members, [reply], _indent(self.original.lines[members[0].first]), 1, {})
             return
-        if original.kind == reply.kind == "class":
-            if all(_is_filler(node) for node in reply.node.body):  # `class A: ...`: a placeholder
+        if isinstance(original_node, ast.ClassDef) and isinstance(reply_node, ast.ClassDef):
+            if all(_is_filler(node) for node in reply_node.body):  # `class A: ...`: a placeholder
                 return
             members = self._members(original, self.original)
             reply_members = self._members(reply, self.reply)
-            target = self._target_key(original.node.name)
+            target = self._target_key(original_node.name)
             if members and reply_members and not _replaces(_named(members), _named(reply_members), target):
                 self._merge_body(members, reply_members, _indent(self.original.lines[members[0].first]), 1, {})
                 return
@@ -256,23 +261,28 @@ class _Merge:
                 anchor = entry.original
                 continue
             new = entry.reply
+            assert new is not None  # an entry without an original is a new statement of the reply
             text = self._reply_text(new, new.lead, indent)
             if anchor:
                 gap = "\n" * _gap(anchor, new, separation)
                 self.edits.append((anchor.last, anchor.last, len(self.edits), gap + text))
             else:  # before every original statement (a body merged in part is never empty)
-                following = next(later.original for later in order[index:] if later.original)
+                following = next(later.original for later in order[index:] if later.original is not None)
                 gap = "\n" * _gap(new, following, separation)
                 self.edits.append((following.lead, following.lead, len(self.edits), text + gap))
 
     def _hoist_imports(self, originals: list[_Unit], replies: list[_Unit]) -> None:
         known = {key for unit in originals if unit.kind == "import" for key in _import_keys(unit.node)}
-        future, regular = [], []
+        future: list[str] = []
+        regular: list[str] = []
         for unit in replies:
             node = unit.node
-            fresh = [alias for alias, key in zip(node.names, _import_keys(node)) if key not in known]
+            if not isinstance(node, ast.Import | ast.ImportFrom):  # an import unit is one import statement
+                continue
+            fresh = [alias for alias, key in zip(node.names, _import_keys(node), strict=True) if key not in known]
             known.update(_import_keys(node))
             if fresh:
+                statement: ast.stmt
                 if isinstance(node, ast.Import):
                     statement = ast.Import(fresh)
                 else:
@@ -303,7 +313,10 @@ class _Merge:
     def _members(self, unit: _Unit, module: Module) -> list[_Unit]:
         """The class's members as units, or [] if its body starts on its header line (then it is kept whole)."""
         node = unit.node
-        header_end = max([node.lineno] + [part.end_lineno for part in (*node.bases, *node.keywords)])
+        if not isinstance(node, ast.ClassDef):  # units of kind "class" only
+            return []
+        parts = [*node.bases, *(keyword.value for keyword in node.keywords)]
+        header_end = max([node.lineno] + [_end_line(part) for part in parts])
         if _first_line(node.body[0]) < header_end:
             return []
         return _units(node.body, module.lines, unit.last)
@@ -318,8 +331,8 @@ class _Merge:
             line - 1 - start
             for node in unit.nodes
             for value in ast.walk(node)
-            if isinstance(value, (ast.Constant, ast.JoinedStr)) and value.end_lineno > value.lineno
-            for line in range(value.lineno + 1, value.end_lineno + 1)
+            if isinstance(value, (ast.Constant, ast.JoinedStr)) and _end_line(value) > value.lineno
+            for line in range(value.lineno + 1, _end_line(value) + 1)
         }
         return "".join(
             line if index in inside_strings or not line.strip()
@@ -329,7 +342,8 @@ class _Merge:
 
     def _apply(self) -> str:
         lines = self.original.lines
-        pieces, position = [], 0
+        pieces: list[str] = []
+        position = 0
         # Insertions (end == start) before a replacement at the same line, each kind in the order made.
         for start, end, _, text in sorted(self.edits, key=lambda edit: (edit[0], edit[1] > edit[0], edit[2])):
             pieces.append("".join(lines[position:start]))
@@ -343,7 +357,7 @@ def _units(body: list[ast.stmt], lines: list[str], limit: int) -> list[_Unit]:
     """The body's statements as units; `limit` is where the body's lines end."""
     groups: list[list[ast.stmt]] = []
     for node in body:
-        if groups and _first_line(node) < groups[-1][-1].end_lineno:  # shares the line the last one ends on
+        if groups and _first_line(node) < _end_line(groups[-1][-1]):  # shares the line the last one ends on
             groups[-1].append(node)
         else:
             groups.append([node])
@@ -352,7 +366,7 @@ def _units(body: list[ast.stmt], lines: list[str], limit: int) -> list[_Unit]:
         first = _first_line(nodes[0])
         stop = _first_line(groups[index + 1][0]) if index + 1 < len(groups) else limit
         column = len(_indent(lines[first]))
-        last = cursor = max(node.end_lineno for node in nodes)
+        last = cursor = max(_end_line(node) for node in nodes)
         while cursor < stop:  # comments indented under it belong to it
             text = lines[cursor].strip()
             if text and not (text.startswith("#") and len(_indent(lines[cursor])) > column):
@@ -367,7 +381,7 @@ def _units(body: list[ast.stmt], lines: list[str], limit: int) -> list[_Unit]:
     return units
 
 
-def _kind_and_key(nodes: list[ast.stmt]) -> tuple[str, tuple]:
+def _kind_and_key(nodes: list[ast.stmt]) -> tuple[str, _Key]:
     node = nodes[0]
     if len(nodes) == 1 and isinstance(node, (ast.Import, ast.ImportFrom)):
         return "import", ("import", *_import_keys(node))
@@ -390,19 +404,23 @@ def _assigned_names(node: ast.stmt) -> set[str]:
     names: set[str] = set()
     for target in targets:
         elements = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
-        if not all(isinstance(element, ast.Name) for element in elements):
+        identifiers = [element.id for element in elements if isinstance(element, ast.Name)]
+        if len(identifiers) < len(elements):
             return set()
-        names.update(element.id for element in elements)
+        names.update(identifiers)
     return names
 
 
-def _import_keys(node: ast.Import | ast.ImportFrom) -> list[tuple]:
+def _import_keys(node: ast.stmt) -> list[_Key]:
+    """One key per name an import statement binds; none for another statement."""
     if isinstance(node, ast.Import):
         return [("import", alias.name, alias.asname) for alias in node.names]
-    return [("from", node.level, node.module, alias.name, alias.asname) for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [("from", node.level, node.module, alias.name, alias.asname) for alias in node.names]
+    return []
 
 
-def _named(units: list[_Unit], with_imports: bool = False) -> set[tuple]:
+def _named(units: list[_Unit], with_imports: bool = False) -> set[_Key]:
     """The keys of the named statements, which a complete reply redefines all of."""
     named = {unit.key for unit in units if unit.kind in ("def", "class", "name")}
     if with_imports:
@@ -410,14 +428,14 @@ def _named(units: list[_Unit], with_imports: bool = False) -> set[tuple]:
     return named
 
 
-def _replaces(required: set[tuple], offered: set[tuple], target: set[tuple]) -> bool:
+def _replaces(required: set[_Key], offered: set[_Key], target: set[_Key]) -> bool:
     """Whether a reply body offering `offered` keys is complete for an original body with `required` keys."""
     missing = required - offered
     return not missing or (missing == target and any(key[0] == "def" for key in offered - required))
 
 
-def _group(units: list[_Unit]) -> dict[tuple, list[_Unit]]:
-    grouped: dict[tuple, list[_Unit]] = defaultdict(list)
+def _group(units: list[_Unit]) -> dict[_Key, list[_Unit]]:
+    grouped: dict[_Key, list[_Unit]] = defaultdict(list)
     for unit in units:
         grouped[unit.key].append(unit)
     return grouped
@@ -433,7 +451,8 @@ def _position(order: list[_Entry], new: _Unit) -> int:
     counts as needed: the new statement must come after it to take effect. "The end" is after the last
     definition, so ahead of trailing statements such as a `__main__` block."""
     needs = new.needs | new.binds
-    users, needed = [], []
+    users: list[int] = []
+    needed: list[int] = []
     for index, entry in enumerate(order):
         if any(unit.binds & needs for unit in entry.units):
             needed.append(index)
@@ -447,10 +466,10 @@ def _position(order: list[_Entry], new: _Unit) -> int:
     return definitions[-1] + 1 if definitions else len(order)
 
 
-def _bound_names(nodes: list[ast.AST]) -> set[str]:
+def _bound_names(nodes: Iterable[ast.AST]) -> set[str]:
     """The names the statements bind in their own scope (not inside the functions or classes they define)."""
     names: set[str] = set()
-    pending = list(nodes)
+    pending: list[ast.AST] = list(nodes)
     while pending:
         node = pending.pop()
         if isinstance(node, _DEFINITIONS):
@@ -464,11 +483,11 @@ def _bound_names(nodes: list[ast.AST]) -> set[str]:
     return names
 
 
-def _import_time_names(nodes: list[ast.AST]) -> set[str]:
+def _import_time_names(nodes: Iterable[ast.AST]) -> set[str]:
     """The names and attribute names the statements read while the module is imported: function bodies are left
     out, their decorators, defaults and annotations are not."""
     names: set[str] = set()
-    pending = list(nodes)
+    pending: list[ast.AST] = list(nodes)
     while pending:
         node = pending.pop()
         if isinstance(node, ast.Name):
@@ -509,7 +528,13 @@ def _is_future_import(node: ast.stmt) -> bool:
 
 def _first_line(node: ast.stmt) -> int:
     """0-based index of the statement's first line, its decorators included."""
-    return min([node.lineno, *(decorator.lineno for decorator in getattr(node, "decorator_list", ()))]) - 1
+    decorators = node.decorator_list if isinstance(node, _DEFINITIONS) else []
+    return min([node.lineno, *(decorator.lineno for decorator in decorators)]) - 1
+
+
+def _end_line(node: ast.stmt | ast.expr) -> int:
+    """1-based line the node ends on (ast.parse sets it on every statement and expression)."""
+    return node.lineno if node.end_lineno is None else node.end_lineno
 
 
 def _indent(line: str) -> str:

@@ -25,10 +25,10 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 import libcst as cst
-from libcst.helpers import get_full_name_for_node
+from libcst.helpers import get_full_name_for_node, get_full_name_for_node_or_raise
 
 from aiservice.code.syntax import CodeSyntaxError, parse_python
 from aiservice.errors import InvalidRequest
@@ -173,8 +173,9 @@ def _remove_shadowing_definitions(
 
 def _assigned_names(statement: cst.BaseSmallStatement) -> set[str]:
     """The names a plain assignment `a = b = ...` or `a: T = ...` binds; empty for anything else."""
-    if isinstance(statement, cst.Assign) and all(isinstance(t.target, cst.Name) for t in statement.targets):
-        return {t.target.value for t in statement.targets}
+    if isinstance(statement, cst.Assign):
+        names = [t.target.value for t in statement.targets if isinstance(t.target, cst.Name)]
+        return set(names) if len(names) == len(statement.targets) else set()
     if isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name):
         return {statement.target.value}
     return set()
@@ -256,15 +257,16 @@ def _target_names(target: cst.BaseExpression) -> set[str]:
 def _bound_name(alias: cst.ImportAlias) -> str:
     if alias.asname is not None:
         return cst.ensure_type(alias.asname.name, cst.Name).value
-    return get_full_name_for_node(alias.name).partition(".")[0]  # `import a.b` binds `a`
+    return get_full_name_for_node_or_raise(alias.name).partition(".")[0]  # `import a.b` binds `a`
 
 
 def _import_key(statement: cst.Import | cst.ImportFrom, alias: cst.ImportAlias) -> tuple[str, ...]:
     """What an import alias binds, and to what: equal keys bind the same name to the same object."""
     origin = "import"
     if isinstance(statement, cst.ImportFrom):
-        origin = "." * len(statement.relative) + (get_full_name_for_node(statement.module) or "")
-    return origin, get_full_name_for_node(alias.name), _bound_name(alias)
+        module = "" if statement.module is None else get_full_name_for_node_or_raise(statement.module)
+        origin = "." * len(statement.relative) + module
+    return origin, get_full_name_for_node_or_raise(alias.name), _bound_name(alias)
 
 
 def _drop_duplicate_imports(module: cst.Module, changes: list[str]) -> cst.Module:
@@ -359,11 +361,12 @@ def _add_missing_imports(module: cst.Module, needed: list[tuple[str, str]], chan
 def _plain_from_imports(module: cst.Module) -> set[tuple[str, str]]:
     """(module, name) for each top-level `from module import name` that is not relative and binds `name`."""
     return {
-        (get_full_name_for_node(statement.module), _bound_name(alias))
+        (get_full_name_for_node_or_raise(statement.module), _bound_name(alias))
         for line in module.body
         if isinstance(line, cst.SimpleStatementLine)
         for statement in line.body
         if isinstance(statement, cst.ImportFrom)
+        and statement.module is not None  # `from . import x` is relative
         and not statement.relative
         and not isinstance(statement.names, cst.ImportStar)
         for alias in statement.names
@@ -461,8 +464,8 @@ class _SizeCaps(cst.CSTTransformer):
             return updated
         if any(arg.star or arg.keyword for arg in updated.args):
             return updated
-        values = [_int_value(arg.value) for arg in updated.args]
-        if None in values or values[2:] == [0]:
+        values = [value for arg in updated.args if (value := _int_value(arg.value)) is not None]
+        if len(values) < len(updated.args) or values[2:] == [0]:
             return updated
         try:
             stop = range(*values)[self.limits.max_range]
@@ -509,8 +512,16 @@ class _SizeCaps(cst.CSTTransformer):
 
 # What expects an exception, a warning or log records (pytest.raises, self.assertRaises, ...): the code in such
 # a block is there to fail, so its asserts stay.
-_EXPECTING = ("raises", "warns", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex",
-              "assertLogs", "assertNoLogs")
+_EXPECTING = (
+    "raises",
+    "warns",
+    "assertRaises",
+    "assertRaisesRegex",
+    "assertWarns",
+    "assertWarnsRegex",
+    "assertLogs",
+    "assertNoLogs",
+)
 
 
 class _AssertStripper(cst.CSTTransformer):
@@ -677,7 +688,7 @@ class _TestRenamer(cst.CSTTransformer):
         return result
 
 
-def _is_test(statement: cst.BaseStatement) -> bool:
+def _is_test(statement: cst.BaseStatement) -> TypeGuard[cst.FunctionDef | cst.ClassDef]:
     """What pytest collects by default: functions named test*, classes named Test*."""
     if isinstance(statement, cst.FunctionDef):
         return statement.name.value.startswith("test")

@@ -40,10 +40,8 @@ class Section:
         body = self.body.strip()
         fenced = _FENCED.fullmatch(body)
         if fenced and "\n```" not in fenced.group(1):
-            body = fenced.group(1)
-        else:
-            body = _LEADING_BLANK_LINES.sub("", self.body)
-        return textwrap.dedent(body).rstrip()
+            return textwrap.dedent(fenced.group(1)).rstrip()
+        return textwrap.dedent(_LEADING_BLANK_LINES.sub("", self.body)).rstrip()
 
 
 def find_sections(text: str, tag: str | None = None, known: Collection[str] = KNOWN_SECTIONS) -> list[Section]:

@@ -12,17 +12,21 @@ and does better where a production service should:
   any failure raises PatchError, whose message starts with the file and the hunk (or block), fit for a repair
   prompt ("f.py: hunk 2 (@@ def g():): context not found after line 40:" and the lines expected).
 - A patch wrapped in a markdown fence (```diff, ```patch, ```, ~~~) applies as if it were not; SEARCH/REPLACE
-  blocks may also sit in a fence each, as aider allows.
+  blocks may also sit in a fence each, and each SEARCH or REPLACE section in a fence of its own, as aider allows;
+  a V4A patch may also come as the shell command `apply_patch <<'EOF'` ... `EOF` (`<<EOF`, `<<"EOF"`).
+- Passes go from exact to loosest, each over the whole file before the next: an exact match is never passed
+  over for a looser one that comes earlier.
 - No silent wrong edit where a reference makes one: a SEARCH/REPLACE block edits only the file it names; a
   block left open when the next one starts is an error; a V4A hunk never lands before the end of the previous
   one (details in each module's docstring).
 - Safety: NUL bytes in the patch or in a file it edits, a file or patch over MAX_TEXT_BYTES (4 MiB, UTF-8), or a
   patch without a single file operation or block raise PatchError.
 
-Line endings: a file whose first line ends in CRLF comes back all CRLF, whatever the patch's; an edited file
+Line endings, byte-faithful: every line the patch leaves as it was keeps its own ending, even in a file of mixed
+CRLF and LF lines; a new line takes the ending of the file's first line, whatever the patch's; an edited file
 always ends with a newline.
 
-Deviations: where the conformance vectors (shared/reference/diff-vectors, run by tests/diff/test_vectors.py)
+Deviations: where the conformance vectors (tests/fixtures/reference/diff-vectors, run by tests/diff/test_vectors.py)
 expect a reference's behaviour, these get ours:
 - v4a_42_markdown_fenced_patch_errors: the fenced patch applies (models fence their output; the fence is not
   part of the edit).
@@ -40,7 +44,7 @@ from aiservice.diff.errors import PatchError
 from aiservice.diff.render import render_search_replace, render_v4a
 from aiservice.diff.text import MAX_TEXT_BYTES, check_text
 
-__all__ = ["MAX_TEXT_BYTES", "PatchError", "apply_patch", "render_search_replace", "render_v4a"]
+__all__ = ["MAX_TEXT_BYTES", "PatchError", "PatchFormat", "apply_patch", "render_search_replace", "render_v4a"]
 
 PatchFormat = Literal["v4a", "search_replace"]
 

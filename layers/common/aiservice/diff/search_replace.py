@@ -12,12 +12,15 @@
 Parsing follows aider: markers of 5 to 9 characters alone on their line; the file named on one of the three
 lines before the block (looking through fence lines, with '#', '*', '`' and a trailing ':' stripped); a block
 without a name edits the previous block's file; the divider may close the REPLACE section; a section's last line,
-if empty, is dropped (aider's reading of a section loses it); whatever is outside the blocks (prose, fences, shell
-commands) is ignored. A SEARCH section without text creates the file, or appends to it.
+if empty, is dropped (aider's reading of a section loses it); a section wrapped in a markdown fence of its own
+(```python as its first line, ``` as its last) is unwrapped, as aider does; whatever is outside the blocks (prose,
+fences, shell commands) is ignored. A SEARCH section without text creates the file, or appends to it.
 
 Blocks apply in order, each to the files as the previous ones left them, where they match first under the first
-pass that finds them: exact -> uniform indentation offset (the REPLACE lines take the same offset) -> the same two
-without a stray leading blank line -> `...` elision (each piece between `...` lines must occur exactly once).
+pass that finds them anywhere in the file: exact -> uniform indentation offset (the REPLACE lines take the same
+offset) -> the same two without a stray leading blank line -> `...` elision (each piece between `...` lines must
+occur exactly once). The lines a block's SEARCH and REPLACE begin or end with alike keep their line endings; the
+other REPLACE lines take the ending of the file's first line.
 Unlike aider: a block edits only the file it names (aider tries every other file when it misses); a new block
 starting inside an open one is an error; the indentation common to a block's lines is the longest whitespace
 prefix they share, not a count of characters; a piece between `...` lines matches whole lines, and REPLACE text
@@ -35,7 +38,7 @@ from pathlib import PurePosixPath
 
 from aiservice.diff.errors import PatchError
 from aiservice.diff.matching import Lines, leading_whitespace
-from aiservice.diff.text import Document, check_text, is_fence, patch_lines
+from aiservice.diff.text import Document, check_text, is_fence, patch_lines, unfence
 
 HEAD = re.compile(r"<{5,9} SEARCH>?")
 DIVIDER = re.compile(r"={5,9}")
@@ -91,48 +94,61 @@ def parse(patch: str, files: Mapping[str, str | None]) -> list[Block]:
     return blocks
 
 
+@dataclass
+class _File:
+    """A file being edited: its document, and its lines as the passes search them (the document's own list)."""
+
+    document: Document
+    lines: Lines
+
+    def replace(self, start: int, count: int, new_lines: list[str]) -> None:
+        self.document.endings[start : start + count] = self.document.endings_for(start, count, new_lines)
+        self.lines.replace(start, count, new_lines)
+
+
 def apply(files: Mapping[str, str | None], blocks: list[Block]) -> dict[str, str | None]:
-    edited: dict[str, tuple[Document, Lines]] = {}
+    edited: dict[str, _File] = {}
     for block in blocks:
         if block.path not in edited:
             edited[block.path] = _open(files, block)
-        _apply_block(edited[block.path][1], block)
+        _apply_block(edited[block.path], block)
     state = dict(files)
-    for path, (document, _) in edited.items():
-        state[path] = document.text()
+    for path, file in edited.items():
+        state[path] = file.document.text()
     return state
 
 
-def _open(files: Mapping[str, str | None], block: Block) -> tuple[Document, Lines]:
+def _open(files: Mapping[str, str | None], block: Block) -> _File:
     text = files.get(block.path)
     if text is None:
         if not block.appends:
             problem = "no such file (a block with an empty SEARCH creates one)"
             raise PatchError(problem, path=block.path, hunk=block.label)
-        document = Document([])
+        document = Document([], [])
     else:
         check_text(text, "the file", block.path)
         document = Document.parse(text)
-    return document, Lines(document.lines)
+    return _File(document, Lines(document.lines))
 
 
-def _apply_block(lines: Lines, block: Block) -> None:
+def _apply_block(file: _File, block: Block) -> None:
     if block.appends:
-        lines.replace(len(lines), 0, block.replace)
+        file.replace(len(file.lines), 0, block.replace)
         return
     searches = [block.search]
     if len(block.search) > 2 and not block.search[0].strip():
         searches.append(block.search[1:])  # models sometimes open the SEARCH section with a blank line
     for search in searches:
-        found = lines.find(search)
+        # Exact anywhere in the file before re-indented anywhere: a looser match must never win over an exact one.
+        found = file.lines.find(search)
         if found is not None:
-            lines.replace(found, len(search), block.replace)
+            file.replace(found, len(search), block.replace)
             return
-        if indented := _find_indented(lines, search, block.replace):
+        if indented := _find_indented(file.lines, search, block.replace):
             found, replace = indented
-            lines.replace(found, len(search), replace)
+            file.replace(found, len(search), replace)
             return
-    if not _apply_elided(lines, block):
+    if not _apply_elided(file, block):
         shown = "\n".join(f"  {line}" for line in block.search[:_SHOWN_LINES])
         raise PatchError(f"SEARCH not found:\n{shown}", path=block.path, hunk=block.label)
 
@@ -156,20 +172,20 @@ def _offset(have: list[str], want: list[str]) -> str | None:
     whatever their whitespace), or None."""
     offsets = {
         line[: len(line) - len(wanted)] if line.endswith(wanted) else None
-        for line, wanted in zip(have, want)
+        for line, wanted in zip(have, want, strict=True)
         if wanted.strip()
     }
     return offsets.pop() if len(offsets) == 1 else None
 
 
-def _apply_elided(lines: Lines, block: Block) -> bool:
+def _apply_elided(file: _File, block: Block) -> bool:
     """Apply a block whose sections skip lines with `...`: False if it has none, PatchError if it does not fit."""
     searches, replaces = _pieces(block.search), _pieces(block.replace)
     if len(searches) == 1:
         return False
     if len(searches) != len(replaces):
         raise PatchError("SEARCH and REPLACE have different numbers of '...' lines", path=block.path, hunk=block.label)
-    for search, replace in zip(searches, replaces):
+    for search, replace in zip(searches, replaces, strict=True):
         if not search:
             if replace:
                 raise PatchError(
@@ -178,12 +194,12 @@ def _apply_elided(lines: Lines, block: Block) -> bool:
                     hunk=block.label,
                 )
             continue
-        found = list(islice(lines.matches(search), 2))
+        found = list(islice(file.lines.matches(search), 2))
         if len(found) != 1:
             problem = "not found" if not found else "found more than once"
             shown = "\n".join(f"  {line}" for line in search[:_SHOWN_LINES])
             raise PatchError(f"lines between '...' {problem}:\n{shown}", path=block.path, hunk=block.label)
-        lines.replace(found[0], len(search), replace)
+        file.replace(found[0], len(search), replace)
     return True
 
 
@@ -209,10 +225,19 @@ def _section(lines: list[str], start: int, ends: tuple[re.Pattern[str], ...]) ->
             section = lines[start:position]
             if section and section[-1] == "":
                 section.pop()  # as aider reads a section, a last empty line only ends the one before it
-            return section, position
+            return _unwrapped(section), position
         if is_marker(lines[position], HEAD):
             break
     return [], None
+
+
+def _unwrapped(section: list[str]) -> list[str]:
+    """The section without a markdown fence of its own around it: models fence the code they quote, and aider
+    strips such a fence too. Only fences at the start of their lines, as aider checks them, so that a section of
+    an indented docstring between fence lines stays as it is."""
+    if len(section) >= 2 and all(line.startswith(("```", "~~~")) for line in (section[0], section[-1])):
+        return unfence(section)
+    return section
 
 
 def _names_before(lines: list[str]) -> list[str]:

@@ -41,25 +41,56 @@ def unfence(lines: list[str]) -> list[str]:
 
 @dataclass
 class Document:
-    """A file's text as lines without their endings.
+    """A file's text as lines without their endings, and each line's own ending.
 
-    A file whose first line ends in CRLF is edited as LF and written back all CRLF. An edited file always ends
-    with a newline, as both references write it (a missing final newline is not kept).
+    Byte-faithful: a line the patch does not touch is written back with its own ending ("\n" or "\r\n"), even in
+    a file of mixed endings; a new line takes the ending of the file's first line (`newline`). An edited file
+    always ends with a newline, as both references write it (a missing final newline is not kept).
     """
 
     lines: list[str]
+    endings: list[str]  # parallel to `lines`; "" for a last line without one
     newline: str = "\n"
 
     @classmethod
     def parse(cls, text: str) -> Document:
-        first_end = text.find("\n")
-        newline = "\r\n" if first_end > 0 and text[first_end - 1] == "\r" else "\n"
-        if newline == "\r\n":
-            text = text.replace("\r\n", "\n")
         lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()  # what follows the final newline (or the whole of an empty text)
-        return cls(lines, newline)
+        last = lines.pop()  # what follows the final newline: "" or a last line without one
+        endings = ["\n"] * len(lines)
+        if "\r" in text:
+            for index, line in enumerate(lines):
+                if line.endswith("\r"):
+                    lines[index], endings[index] = line[:-1], "\r\n"
+        if last:
+            lines.append(last)
+            endings.append("")
+        return cls(lines, endings, "\r\n" if endings and endings[0] == "\r\n" else "\n")
 
     def text(self) -> str:
-        return self.newline.join(self.lines) + self.newline if self.lines else ""
+        if self.endings.count(self.newline) == len(self.lines):  # one ending throughout, the usual case: C speed
+            return self.newline.join(self.lines) + self.newline if self.lines else ""
+        return "".join(line + (ending or self.newline) for line, ending in zip(self.lines, self.endings, strict=True))
+
+    def add(self, lines: list[str]) -> None:
+        """New lines at the end, with the file's newline."""
+        self.lines.extend(lines)
+        self.endings.extend([self.newline] * len(lines))
+
+    def copy(self, source: Document, start: int, stop: int) -> None:
+        """source's lines[start:stop] at the end, with their own endings."""
+        self.lines.extend(source.lines[start:stop])
+        self.endings.extend(source.endings[start:stop])
+
+    def endings_for(self, start: int, count: int, new_lines: list[str]) -> list[str]:
+        """The endings of `new_lines` once they replace lines[start:start + count]: the lines they begin or end with
+        unchanged keep their endings (the context a SEARCH/REPLACE block repeats), the others take `newline`."""
+        old = self.lines[start : start + count]
+        kept = 0
+        while kept < min(len(old), len(new_lines)) and old[kept] == new_lines[kept]:
+            kept += 1
+        tail = 0
+        while tail < min(len(old), len(new_lines)) - kept and old[-1 - tail] == new_lines[-1 - tail]:
+            tail += 1
+        old_endings = self.endings[start : start + count]
+        middle = [self.newline] * (len(new_lines) - kept - tail)
+        return old_endings[:kept] + middle + old_endings[len(old_endings) - tail :]

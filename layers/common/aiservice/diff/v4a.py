@@ -17,11 +17,15 @@ lines keep the file's text and '+' lines go in verbatim; Add File overwrites. Wh
 references lead: stacked scope lines (OpenAI's agents SDK), and a hunk that only adds lines goes right after its
 scope lines (the cookbook; codex appends it to the file, which stays the rule for such a hunk without scope).
 Beyond all three: an `*** End of File` hunk must lie after the previous hunk (codex takes the file's last lines
-even when that hunk already changed them), and blank lines between file operations are allowed.
+even when that hunk already changed them), and blank lines between file operations are allowed. The patch may
+come as the shell command models are trained to run, `apply_patch <<'EOF'` ... `EOF` (also `<<EOF`, `<<"EOF"`,
+as codex's lenient parse accepts), in a markdown fence or not. Context lines and the lines around the hunks keep
+their own line endings; '+' lines take the ending of the file's first line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -43,7 +47,10 @@ UPDATE = "*** Update File: "
 MOVE = "*** Move to: "
 END_OF_FILE = "*** End of File"
 
-PASSES = (exact, trailing_whitespace, surrounding_whitespace, unicode_punctuation)  # codex's seek_sequence
+# codex's seek_sequence, strictest first: each pass searches the whole rest of the file before the next, looser
+# one starts, so an exact match later in the file wins over a loose one earlier.
+PASSES = (exact, trailing_whitespace, surrounding_whitespace, unicode_punctuation)
+_HEREDOC = re.compile(r"(?:apply_?patch\s*)?<<-?\s*(['\"]?)(\w+)\1")  # the opening line, `\2` the delimiter
 _SHOWN_LINES = 8  # of a hunk that did not match, in the error
 
 
@@ -85,7 +92,9 @@ Operation = AddFile | DeleteFile | UpdateFile
 
 
 def parse(patch: str) -> list[Operation]:
-    lines = _without_blank_ends(unfence(_without_blank_ends(patch_lines(patch))))
+    lines = _without_blank_ends(patch_lines(patch))
+    lines = _without_blank_ends(unfence(lines))
+    lines = _without_blank_ends(_without_heredoc(lines))
     if not lines or lines[0].strip() != BEGIN:
         raise PatchError(f"the first line of the patch must be '{BEGIN}'")
     if len(lines) < 2 or lines[-1].strip() != END:
@@ -109,9 +118,7 @@ def parse(patch: str) -> list[Operation]:
             update, position = _parse_update(lines, position, end, _path(header, UPDATE))
             operations.append(update)
         else:
-            raise PatchError(
-                f"expected '{ADD}path', '{DELETE}path' or '{UPDATE}path', got {lines[position - 1]!r}"
-            )
+            raise PatchError(f"expected '{ADD}path', '{DELETE}path' or '{UPDATE}path', got {lines[position - 1]!r}")
     if not operations:
         raise PatchError("the patch has no file operations")
     return operations
@@ -131,8 +138,7 @@ def apply(files: Mapping[str, str | None], operations: list[Operation]) -> dict[
             if text is None:
                 raise PatchError("cannot update: no such file", path=operation.path)
             check_text(text, "the file", operation.path)
-            document = Document.parse(text)
-            document.lines = _apply_hunks(document.lines, operation.hunks, operation.path)
+            document = _apply_hunks(Document.parse(text), operation.hunks, operation.path)
             state[operation.path] = None
             state[operation.move_to or operation.path] = document.text()
     return state
@@ -151,10 +157,12 @@ def seek(lines: Lines, pattern: list[str], start: int, at_end: bool = False) -> 
     return None
 
 
-def _apply_hunks(original: list[str], hunks: list[Hunk], path: str) -> list[str]:
-    """The new lines, built in one forward pass: every hunk is found after the end of the previous one."""
+def _apply_hunks(document: Document, hunks: list[Hunk], path: str) -> Document:
+    """The new document, built in one forward pass: every hunk is found after the end of the previous one. Lines
+    the hunks do not remove keep their own endings; added lines take the file's."""
+    original = document.lines
     lines = Lines(original)
-    result: list[str] = []
+    result = Document([], [], document.newline)
     copied = cursor = 0  # original[:copied] is in `result`; the next hunk is searched from `cursor`
     appended: list[str] = []  # pure additions without scope, which go at the end of the file
     for hunk in hunks:
@@ -167,8 +175,8 @@ def _apply_hunks(original: list[str], hunks: list[Hunk], path: str) -> list[str]
             if not hunk.scopes:
                 appended.extend(text for _, text in hunk.lines)
                 continue
-            result.extend(original[copied:cursor])
-            result.extend(text for _, text in hunk.lines)
+            result.copy(document, copied, cursor)
+            result.add([text for _, text in hunk.lines])
             copied = cursor
             continue
         body = hunk.lines
@@ -182,18 +190,20 @@ def _apply_hunks(original: list[str], hunks: list[Hunk], path: str) -> list[str]
             shown = "\n".join(f"  {line}" for line in hunk.old[:_SHOWN_LINES])
             where = " at the end of the file" if hunk.at_end else _after(cursor)
             raise PatchError(f"context not found{where}:\n{shown}", path=path, hunk=hunk.label)
-        result.extend(original[copied:found])
+        result.copy(document, copied, found)
         position = found
         for kind, text in body:
             if kind == "+":
-                result.append(text)
+                result.add([text])
                 continue
             if kind == " ":
-                result.append(original[position])  # the file's own text, whatever whitespace the patch had
+                # The file's own line and ending, whatever whitespace the patch had.
+                result.lines.append(original[position])
+                result.endings.append(document.endings[position])
             position += 1
         copied = cursor = position
-    result.extend(original[copied:])
-    result.extend(appended)
+    result.copy(document, copied, len(original))
+    result.add(appended)
     return result
 
 
@@ -257,6 +267,14 @@ def _path(header: str, marker: str) -> str:
     if not path:
         raise PatchError(f"'{marker.strip()}' without a path")
     return path
+
+
+def _without_heredoc(lines: list[str]) -> list[str]:
+    """The patch inside `apply_patch <<'EOF'` ... `EOF` (or `<<EOF`, `<<"EOF"`, any delimiter word): models trained
+    on the apply_patch shell command write it that way, and codex accepts it too."""
+    if len(lines) >= 2 and (opening := _HEREDOC.fullmatch(lines[0].strip())) and lines[-1].strip() == opening[2]:
+        return lines[1:-1]
+    return lines
 
 
 def _without_blank_ends(lines: list[str]) -> list[str]:

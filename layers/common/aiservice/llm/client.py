@@ -15,19 +15,19 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiservice.access import Ledger, Principal, metered
 from aiservice.config import get_settings
 from aiservice.llm import records
-from aiservice.llm.cost import cost_of, worst_case_cost
+from aiservice.llm.cost import CostBreakdown, cost_of, worst_case_cost
 from aiservice.llm.errors import InvalidLLMRequest, LLMCallFailed, ProviderError
 from aiservice.llm.models import ModelSpec, check_context, estimate_tokens, get_model
 from aiservice.llm.providers import Provider
 from aiservice.llm.providers.factory import Credentials, provider_for
 from aiservice.llm.runtime import Deadline
 from aiservice.llm.schema import StructuredOutput
-from aiservice.llm.types import Attempt, CallOptions, LLMResult, ProviderReply, ProviderRequest
+from aiservice.llm.types import Attempt, CallOptions, JsonObject, LLMResult, Message, ProviderReply, ProviderRequest
 from aiservice.observability import logger
 
 _ROLES = {"system", "user", "assistant", "tool"}
@@ -49,14 +49,20 @@ class CallContext:
 @dataclass(frozen=True)
 class _Plan:
     chain: tuple[ModelSpec, ...]
-    messages: tuple[dict, ...]
+    messages: tuple[Message, ...]
     options: CallOptions
     schema: StructuredOutput | None
     input_tokens: int
 
 
+class _Answer(NamedTuple):
+    reply: ProviderReply
+    model: ModelSpec
+    cost: CostBreakdown  # priced from the reply's own usage
+
+
 async def call_llm(
-    messages: Sequence[dict],
+    messages: Sequence[Message],
     *,
     model: str,
     context: CallContext,
@@ -72,33 +78,53 @@ async def call_llm(
     (two DynamoDB requests, so a request making several calls should meter once instead)."""
     plan = _plan(messages, model, fallbacks, options or CallOptions(), schema)
     if context.ledger is None and context.principal is not None:
-        rounds = 2 if plan.schema is not None else 1  # the repair round may bill a second reply
-        estimate = rounds * max(_worst_case(model_spec, plan) for model_spec in plan.chain)
-        with metered(context.principal, trace_id=context.trace_id, estimate_usd=estimate, counts_toward_quota=False) as ledger:
+        estimate = worst_case_usd(messages, model=model, options=options, fallbacks=fallbacks, schema=schema)
+        with metered(
+            context.principal, trace_id=context.trace_id, estimate_usd=estimate, counts_toward_quota=False
+        ) as ledger:
             return await _call(plan, replace(context, ledger=ledger))
     return await _call(plan, context)
+
+
+def worst_case_usd(
+    messages: Sequence[Message],
+    *,
+    model: str,
+    options: CallOptions | None = None,
+    fallbacks: Sequence[str] = (),
+    schema: Any = None,
+) -> Decimal:
+    """The most one call_llm with these arguments can hold at once: its dearest model's worst case, twice with
+    a schema (the repair round). What a request reserves, per call, before it makes its calls. Raises what
+    call_llm would raise before the network (an unknown model, a prompt over the window)."""
+    plan = _plan(messages, model, fallbacks, options or CallOptions(), schema)
+    rounds = 2 if plan.schema is not None else 1
+    return rounds * max(_worst_case(model_spec, plan) for model_spec in plan.chain)
 
 
 async def _call(plan: _Plan, context: CallContext) -> LLMResult:
     attempts: list[Attempt] = []
     try:
-        reply, answering = await _first_success(plan, plan.messages, context, attempts)
+        answer = await _first_success(plan, plan.messages, context, attempts)
         parsed = None
         if plan.schema is not None:
-            parsed, problem = plan.schema.parse(reply)
+            parsed, problem = plan.schema.parse(answer.reply)
             if problem is not None:  # one repair round, on the model that answered
-                repair = (*plan.messages, *plan.schema.repair_messages(reply, _REPAIR_PROMPT.format(error=problem)))
-                reply, answering = await _first_success(replace(plan, chain=(answering,)), repair, context, attempts)
-                parsed, problem = plan.schema.parse(reply)
+                instruction = _REPAIR_PROMPT.format(error=problem)
+                repair = (*plan.messages, *plan.schema.repair_messages(answer.reply, instruction))
+                answer = await _first_success(replace(plan, chain=(answer.model,)), repair, context, attempts)
+                parsed, problem = plan.schema.parse(answer.reply)
                 if problem is not None:
-                    raise LLMCallFailed(f"the reply does not match the schema after a repair round: {problem}", tuple(attempts))
-        return _result(reply, answering, attempts, parsed)
+                    raise LLMCallFailed(
+                        f"the reply does not match the schema after a repair round: {problem}", tuple(attempts)
+                    )
+        return _result(answer, attempts, parsed)
     finally:
         records.record_llm_call(attempts, context, plan.messages)
 
 
 async def stream_llm(
-    messages: Sequence[dict],
+    messages: Sequence[Message],
     *,
     model: str,
     context: CallContext,
@@ -123,14 +149,17 @@ async def stream_llm(
                             streamed = True
                             yield item
                         else:
-                            attempts.append(_bill(context, model_spec, item.raw_usage, held, started, len(attempts) + 1))
-                            yield _result(item, model_spec, attempts)
+                            yield _result(_answered(context, model_spec, item, held, started, attempts), attempts)
                             return
                 except ProviderError as failure:
                     attempts.append(_failed(context, model_spec, failure, held, started, len(attempts) + 1))
                     if streamed:
                         raise LLMCallFailed(f"the stream broke after it began: {failure}", tuple(attempts)) from failure
-                    if not failure.retryable or number == max_attempts or not await _backoff(number, failure, context.deadline):
+                    if (
+                        not failure.retryable
+                        or number == max_attempts
+                        or not await _backoff(number, failure, context.deadline)
+                    ):
                         break  # to the next model of the chain
         raise LLMCallFailed(_failure_summary(attempts), tuple(attempts))
     finally:
@@ -141,7 +170,7 @@ async def stream_llm(
 
 
 def _plan(
-    messages: Sequence[dict], model: str, fallbacks: Sequence[str], options: CallOptions, schema: Any
+    messages: Sequence[Message], model: str, fallbacks: Sequence[str], options: CallOptions, schema: Any
 ) -> _Plan:
     """Everything that can be wrong before the network, checked: an unknown model, empty or malformed
     messages, an invalid schema, a prompt over the context window."""
@@ -170,7 +199,7 @@ def _plan(
     return _Plan(tuple(chain), tuple(messages), options, structured, prompt_tokens)
 
 
-def _check_model(model: ModelSpec, options: CallOptions, prompt_tokens: int, messages: Sequence[dict]) -> None:
+def _check_model(model: ModelSpec, options: CallOptions, prompt_tokens: int, messages: Sequence[Message]) -> None:
     if options.max_tokens > model.max_output_tokens:
         raise InvalidLLMRequest(f"max_tokens {options.max_tokens} is over {model.id}'s {model.max_output_tokens}")
     if options.tools and "tools" not in model.capabilities:
@@ -182,7 +211,7 @@ def _check_model(model: ModelSpec, options: CallOptions, prompt_tokens: int, mes
     check_context(model, prompt_tokens, options.max_tokens)
 
 
-def _has_image(message: dict) -> bool:
+def _has_image(message: Message) -> bool:
     content = message.get("content")
     return isinstance(content, list) and any(part.get("type") == "image_url" for part in content)
 
@@ -191,8 +220,8 @@ def _has_image(message: dict) -> bool:
 
 
 async def _first_success(
-    plan: _Plan, messages: tuple[dict, ...], context: CallContext, attempts: list[Attempt]
-) -> tuple[ProviderReply, ModelSpec]:
+    plan: _Plan, messages: tuple[Message, ...], context: CallContext, attempts: list[Attempt]
+) -> _Answer:
     max_attempts = get_settings().llm_max_attempts
     for model in plan.chain:
         request = ProviderRequest(model, messages, plan.options)
@@ -203,11 +232,14 @@ async def _first_success(
                 reply = await _provider(model, context).complete(request)
             except ProviderError as failure:
                 attempts.append(_failed(context, model, failure, held, started, len(attempts) + 1))
-                if not failure.retryable or number == max_attempts or not await _backoff(number, failure, context.deadline):
+                if (
+                    not failure.retryable
+                    or number == max_attempts
+                    or not await _backoff(number, failure, context.deadline)
+                ):
                     break  # to the next model of the chain
                 continue
-            attempts.append(_bill(context, model, reply.raw_usage, held, started, len(attempts) + 1))
-            return reply, model
+            return _answered(context, model, reply, held, started, attempts)
     raise LLMCallFailed(_failure_summary(attempts), tuple(attempts))
 
 
@@ -228,12 +260,41 @@ def _hold(context: CallContext, model: ModelSpec, plan: _Plan) -> Decimal:
     return worst
 
 
+def _answered(
+    context: CallContext, model: ModelSpec, reply: ProviderReply, held: Decimal, started: float, attempts: list[Attempt]
+) -> _Answer:
+    """A reply, priced from the provider's own usage and billed. A reply is never free: a usage that is missing,
+    empty or that we cannot price raises (UsageShapeError)."""
+    cost = cost_of(model.id, reply.raw_usage)
+    attempts.append(_bill(context, model, reply.raw_usage, cost, held, started, len(attempts) + 1))
+    return _Answer(reply, model, cost)
+
+
+def _failed(
+    context: CallContext, model: ModelSpec, failure: ProviderError, held: Decimal, started: float, number: int
+) -> Attempt:
+    """A failed attempt, billed what the provider says it used, if anything."""
+    raw_usage, cost = failure.raw_usage, None
+    if raw_usage:
+        try:
+            cost = cost_of(model.id, raw_usage)
+        except ValueError:  # a broken stream's partial usage we cannot price: keep the failure, say so
+            logger.warning("unpriceable usage of a failed attempt", extra={"model": model.id, "usage": raw_usage})
+            raw_usage = None
+    return _bill(context, model, raw_usage, cost, held, started, number, error=failure)
+
+
 def _bill(
-    context: CallContext, model: ModelSpec, raw_usage: dict | None, held: Decimal, started: float, number: int,
+    context: CallContext,
+    model: ModelSpec,
+    raw_usage: JsonObject | None,
+    cost: CostBreakdown | None,
+    held: Decimal,
+    started: float,
+    number: int,
     error: ProviderError | None = None,
 ) -> Attempt:
-    """Price an attempt from the provider's own usage and put it on the request's bill."""
-    cost = cost_of(model.id, raw_usage) if raw_usage else None
+    """Record an attempt and settle its hold: its cost goes on the request's bill (None: nothing to bill)."""
     attempt = Attempt(
         number=number,
         model_id=model.id,
@@ -245,19 +306,9 @@ def _bill(
         cost=cost,
     )
     if context.ledger is not None:
-        line = records.usage_line(attempt, context.call_type) if cost else None
+        line = records.usage_line(model.id, cost, context.call_type) if cost is not None else None
         context.ledger.settle(held, line)
     return attempt
-
-
-def _failed(
-    context: CallContext, model: ModelSpec, failure: ProviderError, held: Decimal, started: float, number: int
-) -> Attempt:
-    try:
-        return _bill(context, model, failure.raw_usage, held, started, number, error=failure)
-    except ValueError:  # a broken stream's partial usage we cannot price: keep the failure, say so
-        logger.warning("unpriceable usage of a failed attempt", extra={"model": model.id, "usage": failure.raw_usage})
-        return _bill(context, model, None, held, started, number, error=failure)
 
 
 async def _backoff(number: int, failure: ProviderError, deadline: Deadline | None) -> bool:
@@ -273,15 +324,16 @@ async def _backoff(number: int, failure: ProviderError, deadline: Deadline | Non
     return True
 
 
-def _result(reply: ProviderReply, model: ModelSpec, attempts: list[Attempt], parsed: Any = None) -> LLMResult:
+def _result(answer: _Answer, attempts: list[Attempt], parsed: Any = None) -> LLMResult:
+    reply = answer.reply
     return LLMResult(
         content=reply.content,
         reasoning=reply.reasoning,
         tool_calls=reply.tool_calls,
         parsed=parsed,
-        model_id=model.id,
+        model_id=answer.model.id,
         raw_usage=reply.raw_usage,
-        cost=attempts[-1].cost,
+        cost=answer.cost,
         attempts=tuple(attempts),
         raw=reply.raw,
     )
@@ -290,4 +342,3 @@ def _result(reply: ProviderReply, model: ModelSpec, attempts: list[Attempt], par
 def _failure_summary(attempts: list[Attempt]) -> str:
     tried = ", ".join(f"{a.model_id}#{a.number}: {a.error}" for a in attempts[-5:])
     return f"every attempt failed ({len(attempts)}): {tried}"
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aiservice.llm.types import Attempt
+    from aiservice.llm.types import Attempt, JsonObject
 
 
 class InvalidLLMRequest(ValueError):
@@ -22,7 +22,7 @@ class ProviderError(Exception):
         retryable: bool,
         status_code: int | None = None,
         retry_after_s: float | None = None,
-        raw_usage: dict | None = None,
+        raw_usage: JsonObject | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable

@@ -50,7 +50,6 @@ Capability = Literal["tools", "vision", "reasoning", "caching"]
 TokenParam = Literal["max_tokens", "max_completion_tokens"]
 PriceKind = Literal["input", "output", "cache_read", "cache_write_5m", "cache_write_1h"]
 Tier = Literal["standard", "long_context"]
-PRICE_KINDS: tuple[PriceKind, ...] = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 
 # Money arithmetic raises rather than rounds: prices have a few significant digits and counts ~10, so 50 digits
 # hold every product exactly.
@@ -112,7 +111,8 @@ class PriceTable(_Frozen):
         return self
 
     def price(self, kind: PriceKind) -> Decimal | None:
-        return getattr(self, kind)
+        price: Decimal | None = getattr(self, kind)
+        return price
 
 
 class LongContextTier(_Frozen):
@@ -134,7 +134,8 @@ class Rates:
     cache_write_1h: Decimal | None
 
     def price(self, kind: PriceKind) -> Decimal | None:
-        return getattr(self, kind)
+        price: Decimal | None = getattr(self, kind)
+        return price
 
 
 class ModelSpec(_Frozen):
@@ -179,7 +180,9 @@ class ModelSpec(_Frozen):
         if self.reasoning_effort and (self.family != "openai" or "reasoning" not in self.capabilities):
             raise ValueError("reasoning_effort is for openai-family models with the reasoning capability")
         if "caching" in self.capabilities:
-            needed = ("cache_read", "cache_write_5m") if self.family == "anthropic" else ("cache_read",)
+            needed: tuple[PriceKind, ...] = (
+                ("cache_read", "cache_write_5m") if self.family == "anthropic" else ("cache_read",)
+            )
             for kind in needed:
                 for label, table in self._price_tables():
                     if table.price(kind) is None:
@@ -201,11 +204,19 @@ class ModelSpec(_Frozen):
         else:
             raise ValueError(f"{self.id} has no long-context tier")
         multiplier = self.price_multiplier
+
+        def scaled(price: Decimal | None) -> Decimal | None:
+            return None if price is None else price * multiplier
+
         with localcontext(EXACT):
-            effective = {
-                kind: None if (price := table.price(kind)) is None else price * multiplier for kind in PRICE_KINDS
-            }
-        return Rates(tier=tier, **effective)
+            return Rates(
+                tier=tier,
+                input=table.input * multiplier,
+                output=table.output * multiplier,
+                cache_read=scaled(table.cache_read),
+                cache_write_5m=scaled(table.cache_write_5m),
+                cache_write_1h=scaled(table.cache_write_1h),
+            )
 
     def tier_for(self, total_input_tokens: int) -> Tier:
         """The tier a request with this many input tokens (cache reads and writes included) is billed at."""

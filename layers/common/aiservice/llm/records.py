@@ -16,24 +16,23 @@ from aiservice.store.usage import UsageLine
 
 if TYPE_CHECKING:
     from aiservice.llm.client import CallContext
-    from aiservice.llm.types import Attempt
-
-_TOKEN_KINDS = {  # our aggregate's token kinds <- the breakdown's
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "cache_read_tokens": "cache_read",
-    "reasoning_tokens": "reasoning",
-}
+    from aiservice.llm.cost import CostBreakdown
+    from aiservice.llm.types import Attempt, Message
 
 
-def usage_line(attempt: Attempt, call_type: str) -> UsageLine:
-    cost = attempt.cost
-    tokens = {kind: getattr(cost, f"{name}_tokens") for kind, name in _TOKEN_KINDS.items()}
-    tokens["cache_write_tokens"] = cost.cache_write_5m_tokens + cost.cache_write_1h_tokens
-    return UsageLine(model=attempt.model_id, call_type=call_type, cost_usd=cost.total_usd, tokens=tokens)
+def usage_line(model_id: str, cost: CostBreakdown, call_type: str) -> UsageLine:
+    """What bills an attempt: its cost and its tokens by our aggregate's kinds."""
+    tokens = {
+        "input_tokens": cost.input_tokens,
+        "output_tokens": cost.output_tokens,
+        "cache_read_tokens": cost.cache_read_tokens,
+        "reasoning_tokens": cost.reasoning_tokens,
+        "cache_write_tokens": cost.cache_write_5m_tokens + cost.cache_write_1h_tokens,
+    }
+    return UsageLine(model=model_id, call_type=call_type, cost_usd=cost.total_usd, tokens=tokens)
 
 
-def record_llm_call(attempts: Sequence[Attempt], context: CallContext, messages: Sequence[dict]) -> None:
+def record_llm_call(attempts: Sequence[Attempt], context: CallContext, messages: Sequence[Message]) -> None:
     for attempt in attempts:
         try:
             _log(attempt, context, messages)
@@ -42,7 +41,7 @@ def record_llm_call(attempts: Sequence[Attempt], context: CallContext, messages:
             logger.exception("could not record an LLM call attempt")
 
 
-def _log(attempt: Attempt, context: CallContext, messages: Sequence[dict]) -> None:
+def _log(attempt: Attempt, context: CallContext, messages: Sequence[Message]) -> None:
     principal = context.principal
     entry = {
         "trace_id": context.trace_id,

@@ -52,7 +52,8 @@ class RoutingError(ValueError):
 
 
 def _bundled() -> dict[str, Any]:
-    return json.loads((Path(__file__).with_name("routing.json")).read_text())
+    table: dict[str, Any] = json.loads((Path(__file__).with_name("routing.json")).read_text())  # _validated checks it
+    return table
 
 
 def _overrides() -> dict[str, Any]:

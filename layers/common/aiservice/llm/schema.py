@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiservice.llm.errors import InvalidLLMRequest
-from aiservice.llm.types import ProviderReply
+from aiservice.llm.types import JsonObject, Message, ProviderReply
 
 RESPOND_TOOL = "respond"  # Claude gives a structured reply as the input of this forced tool
 
 
 @dataclass(frozen=True)
 class StructuredOutput:
-    json_schema: dict
+    json_schema: JsonObject
     model: Any = None  # the pydantic model class, when one was given
 
     @classmethod
@@ -54,7 +54,7 @@ class StructuredOutput:
             return None, f"{where}: {errors[0].message}"
         return data, None
 
-    def repair_messages(self, reply: ProviderReply, instruction: str) -> tuple[dict, ...]:
+    def repair_messages(self, reply: ProviderReply, instruction: str) -> tuple[Message, ...]:
         """The conversation continued so that the model can correct itself."""
         return (
             {"role": "assistant", "content": reply.content or json.dumps(self._respond_input(reply))},

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 CacheTtl = Literal["5m", "1h"]
+JsonObject = dict[str, Any]  # a decoded JSON object: a usage object, a JSON Schema, an OpenAI tool
+Message = dict[str, Any]  # an OpenAI-format chat message: {"role": ..., "content": ...}, checked by call_llm
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,9 @@ class CallOptions:
 
     max_tokens: int = 4096
     temperature: float | None = None
-    tools: tuple[dict, ...] = ()  # OpenAI "function" tools
-    tool_choice: str | dict | None = None  # "auto", "required", "none" or {"type": "function", "function": {...}}
-    json_schema: dict | None = None  # structured output: the reply must be JSON valid against it
+    tools: tuple[JsonObject, ...] = ()  # OpenAI "function" tools
+    tool_choice: str | JsonObject | None = None  # "auto", "required", "none" or {"type": "function", ...}
+    json_schema: JsonObject | None = None  # structured output: the reply must be JSON valid against it
     reasoning_effort: ReasoningEffort | None = None  # OpenAI reasoning models
     thinking_budget: int | None = None  # Claude extended thinking, in tokens
     cache_system: CacheTtl | None = None  # Claude: cache the system prompt for 5 min or 1 h
@@ -41,7 +43,7 @@ class CallOptions:
 @dataclass(frozen=True)
 class ProviderRequest:
     model: ModelSpec
-    messages: tuple[dict, ...]
+    messages: tuple[Message, ...]
     options: CallOptions
 
 

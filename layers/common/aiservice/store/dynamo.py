@@ -6,14 +6,21 @@ AWS_ENDPOINT_URL_DYNAMODB, which is how local runs and tests reach moto.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import botocore.session
 from botocore.config import Config
 
 from aiservice.config import get_settings
+
+if TYPE_CHECKING:  # the stubs are a dev dependency, not in the layer
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+Item: TypeAlias = "dict[str, AttributeValueTypeDef]"  # an item as the low-level client reads and writes it
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -24,27 +31,29 @@ _CLIENT_CONFIG = Config(
 
 
 @lru_cache(maxsize=1)
-def dynamodb_client() -> Any:
+def dynamodb_client() -> DynamoDBClient:
     """One client per execution environment, created on first use and reused by warm invocations."""
     session = botocore.session.get_session()
-    return session.create_client("dynamodb", region_name=get_settings().aws_region, config=_CLIENT_CONFIG)
+    client = session.create_client("dynamodb", region_name=get_settings().aws_region, config=_CLIENT_CONFIG)
+    return cast("DynamoDBClient", client)  # botocore makes its clients at run time; the stubs know their shape
 
 
-def s(value: str) -> dict:
+def s(value: str) -> AttributeValueTypeDef:
     return {"S": value}
 
 
-def n(value: int | Decimal) -> dict:
+def n(value: int | Decimal) -> AttributeValueTypeDef:
     return {"N": str(value)}
 
 
-def plain(item: dict[str, dict]) -> dict[str, Any]:
+def plain(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
     """An item's attribute values as Python values: S -> str, N -> int or Decimal, BOOL -> bool."""
     out: dict[str, Any] = {}
     for name, typed in item.items():
-        (kind, value), = typed.items()
+        ((kind, value),) = typed.items()
         if kind == "N":
-            out[name] = int(value) if value.lstrip("-").isdigit() else Decimal(value)
+            number = typed["N"]
+            out[name] = int(number) if number.lstrip("-").isdigit() else Decimal(number)
         elif kind == "NULL":
             out[name] = None
         else:

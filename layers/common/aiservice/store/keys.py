@@ -13,16 +13,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Literal
 
 from aiservice.apikeys import key_id_of
 from aiservice.config import Plan, get_settings
-from aiservice.store.dynamo import dynamodb_client, plain, s
+from aiservice.store.dynamo import Item, dynamodb_client, n, plain, s
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesUnionTypeDef,
+        UpdateItemInputTypeDef,
+    )
 
 ACTIVE = "active"
 REVOKED = "revoked"
 UNLIMITED = "unlimited"
-_DEFAULT = object()  # an override that is not set: the plan default applies
+
+
+class _Unset(Enum):
+    DEFAULT = "default"  # an override that is not set: the plan default applies
+
+
+_DEFAULT = _Unset.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -46,41 +63,43 @@ class AccountLimits:
     """Overrides stored on a USER# or ORG# item. `None` is unlimited; `default` means the plan decides.
     An org may also choose its LLM routing profile and bring its own key (a Secrets Manager secret id)."""
 
-    monthly_quota: int | None | object = _DEFAULT
-    allowance_usd: Decimal | None | object = _DEFAULT
+    monthly_quota: int | None | Literal[_Unset.DEFAULT] = _DEFAULT
+    allowance_usd: Decimal | None | Literal[_Unset.DEFAULT] = _DEFAULT
     llm_profile: str | None = None
     byok_secret: str | None = None
 
     def quota_or(self, default: int | None) -> int | None:
-        return default if self.monthly_quota is _DEFAULT else self.monthly_quota  # type: ignore[return-value]
+        return default if self.monthly_quota is _DEFAULT else self.monthly_quota
 
     def allowance_or(self, default: Decimal | None) -> Decimal | None:
-        return default if self.allowance_usd is _DEFAULT else self.allowance_usd  # type: ignore[return-value]
+        return default if self.allowance_usd is _DEFAULT else self.allowance_usd
 
 
-def _limit_value(raw: Any) -> Any:
+def _limit_value(raw: object) -> Decimal | None | Literal[_Unset.DEFAULT]:
+    """A stored limit: absent -> the default, "unlimited" -> None, else its number."""
     if raw is None:
         return _DEFAULT
     if raw == UNLIMITED:
         return None
-    return raw
+    if isinstance(raw, int | Decimal):
+        return Decimal(raw)
+    raise ValueError(f"a stored limit is a number or {UNLIMITED!r}, not {raw!r}")
 
 
-def _limits_from(item: dict | None) -> AccountLimits:
+def _limits_from(item: Item | None) -> AccountLimits:
     if not item:
         return AccountLimits()
     values = plain(item)
     quota = _limit_value(values.get("monthly_quota"))
-    allowance = _limit_value(values.get("allowance_usd"))
     return AccountLimits(
-        monthly_quota=int(quota) if isinstance(quota, (int, Decimal)) else quota,
-        allowance_usd=Decimal(allowance) if isinstance(allowance, (int, Decimal)) else allowance,
+        monthly_quota=int(quota) if isinstance(quota, Decimal) else quota,
+        allowance_usd=_limit_value(values.get("allowance_usd")),
         llm_profile=values.get("llm_profile"),
         byok_secret=values.get("byok_secret"),
     )
 
 
-def _key_from(item: dict) -> KeyRecord:
+def _key_from(item: Item) -> KeyRecord:
     values = plain(item)
     return KeyRecord(
         key_hash=values["pk"].removeprefix("KEY#"),
@@ -94,12 +113,12 @@ def _key_from(item: dict) -> KeyRecord:
     )
 
 
-def _limit_attribute(value: int | Decimal | None) -> dict:
-    return s(UNLIMITED) if value is None else {"N": str(value)}
+def _limit_attribute(value: int | Decimal | None) -> AttributeValueTypeDef:
+    return s(UNLIMITED) if value is None else n(value)
 
 
 class KeyStore:
-    def __init__(self, client: Any | None = None, table: str | None = None) -> None:
+    def __init__(self, client: DynamoDBClient | None = None, table: str | None = None) -> None:
         self._client = client or dynamodb_client()
         self._table = table or get_settings().api_keys_table
 
@@ -130,9 +149,7 @@ class KeyStore:
             item["org_id"] = s(org_id)
         if label:
             item["label"] = s(label)
-        self._client.put_item(
-            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-        )
+        self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         return record
 
     def get_key(self, key_hash: str) -> KeyRecord | None:
@@ -170,8 +187,8 @@ class KeyStore:
         keys = [{"pk": s(f"USER#{user_id}")}]
         if org_id:
             keys.append({"pk": s(f"ORG#{org_id}")})
-        items: dict[str, dict] = {}
-        request = {self._table: {"Keys": keys}}
+        items: dict[str, Item] = {}
+        request: Mapping[str, KeysAndAttributesUnionTypeDef] = {self._table: {"Keys": keys}}
         while request:  # DynamoDB may leave keys unprocessed under load; ask again for those
             response = self._client.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(self._table, []):
@@ -197,12 +214,14 @@ class KeyStore:
             clauses.append("SET " + ", ".join(f"{name} = :{name}" for name in kept))
         if len(kept) < len(values):
             clauses.append("REMOVE " + ", ".join(name for name in values if name not in kept))
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": s(f"ORG#{org_id}")},
-            UpdateExpression=" ".join(clauses),
-            **({"ExpressionAttributeValues": {f":{name}": s(value) for name, value in kept.items()}} if kept else {}),
-        )
+        update: UpdateItemInputTypeDef = {
+            "TableName": self._table,
+            "Key": {"pk": s(f"ORG#{org_id}")},
+            "UpdateExpression": " ".join(clauses),
+        }
+        if kept:
+            update["ExpressionAttributeValues"] = {f":{name}": s(value) for name, value in kept.items()}
+        self._client.update_item(**update)
 
     def _set_limit(self, pk: str, attribute: str, value: int | Decimal | None) -> None:
         self._client.update_item(

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +36,7 @@ from botocore.exceptions import ClientError
 from aiservice.config import get_settings
 from aiservice.errors import AllowanceExhausted, QuotaExceeded, RateLimited
 from aiservice.store.dynamo import condition_failures, dynamodb_client, n, plain, s
+from aiservice.store.features import trace_cost_action
 
 _DAY = 86_400
 _TRACE_TTL_S = 62 * _DAY  # longer than a month: a trace can straddle a month boundary
@@ -67,6 +69,7 @@ class Reservation:
     amount_usd: Decimal
     user_level: bool
     org_level: bool
+    trace_id: str | None = None  # settle adds the cost to this trace's optimization features
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class UsageStore:
         self._rate_max = settings.rate_limit_max
         self._rate_window_ms = settings.rate_limit_window_ms
         self._shards = settings.usage_shards
+        self._features_table = settings.features_table
 
     # ------------------------------------------------------------------ admit
     def admit(self, admission: Admission, now: datetime | None = None) -> Reservation:
@@ -145,6 +149,7 @@ class UsageStore:
             org_level=admission.estimate_usd > 0
             and admission.org_id is not None
             and admission.org_allowance_usd is not None,
+            trace_id=admission.trace_id,
         )
         window_start_ms = int(now.timestamp() * 1000) // self._rate_window_ms * self._rate_window_ms
         window_end = datetime.fromtimestamp((window_start_ms + self._rate_window_ms) / 1000, UTC)
@@ -282,6 +287,19 @@ class UsageStore:
                 actions.append(self._settle_allowance(f"ALLOWANCE#{level}#{owner}", reservation, actual))
         day = now.date()
         actions.extend(self._aggregate(day, reservation.user_id, reservation.org_id, line, now) for line in merged)
+        if reservation.trace_id and actual > 0:  # the trace's exact cost, for the cost report (store.features)
+            calls = sum(line.calls for line in merged)
+            actions.append(
+                trace_cost_action(
+                    self._features_table,
+                    reservation.trace_id,
+                    reservation.user_id,
+                    reservation.org_id,
+                    actual,
+                    calls,
+                    now,
+                )
+            )
         if actions:
             self._client.transact_write_items(
                 TransactItems=actions, ClientRequestToken=f"{reservation.reservation_id[:28]}sttl"
@@ -373,9 +391,37 @@ class UsageStore:
 
     def daily_usage(self, day: date) -> list[dict[str, Any]]:
         """Every aggregate of a day, across all shards (the cost report's read)."""
-        return [row for shard in range(self._shards) for row in self._query_day(day, shard)]
+        return list(self.iter_daily_usage(day))
+
+    def iter_daily_usage(self, day: date) -> Iterator[dict[str, Any]]:
+        """daily_usage one page at a time: a day of any size is read in bounded memory."""
+        for shard in range(self._shards):
+            yield from self._iter_day(day, shard)
+
+    def allowances(self, owners: Iterable[tuple[str, str]], period: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """The allowance items of (level, owner) pairs for a month, 100 keys a BatchGetItem; absent ones omitted."""
+        keys = [{"pk": s(f"ALLOWANCE#{level}#{owner}"), "sk": s(period)} for level, owner in dict.fromkeys(owners)]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self._table: {"Keys": keys[start : start + 100]}}
+            for _attempt in range(10):
+                answer = self._client.batch_get_item(RequestItems=pending)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    row = plain(item)
+                    _, level, owner = row["pk"].split("#", 2)
+                    found[(level, owner)] = row
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**_attempt))  # throttled: back off, then ask for the rest
+            else:
+                raise RuntimeError(f"allowances: keys still unprocessed after retries ({period})")
+        return found
 
     def _query_day(self, day: date, shard: int, prefix: str | None = None) -> list[dict[str, Any]]:
+        return list(self._iter_day(day, shard, prefix))
+
+    def _iter_day(self, day: date, shard: int, prefix: str | None = None) -> Iterator[dict[str, Any]]:
         condition = "pk = :pk"
         values = {":pk": s(f"DAY#{day.isoformat()}#{shard:03d}")}
         if prefix:
@@ -384,7 +430,9 @@ class UsageStore:
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table, KeyConditionExpression=condition, ExpressionAttributeValues=values
         )
-        return [plain(item) for page in pages for item in page["Items"]]
+        for page in pages:
+            for item in page["Items"]:
+                yield plain(item)
 
 
 class _TraceAlreadyCounted(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 from aiservice.llm.errors import InvalidLLMRequest, ProviderError
 from aiservice.llm.providers.sdk_errors import classify
 from aiservice.llm.schema import RESPOND_TOOL
-from aiservice.llm.types import ProviderReply, ProviderRequest, ToolCall
+from aiservice.llm.types import JsonObject, Message, ProviderReply, ProviderRequest, ToolCall
 
 _DATA_URL = re.compile(r"data:(image/[a-z+.-]+);base64,(.+)", re.DOTALL)
 
@@ -39,7 +39,8 @@ def to_anthropic(request: ProviderRequest) -> dict[str, Any]:
     if options.thinking_budget:
         kwargs["thinking"] = {"type": "enabled", "budget_tokens": options.thinking_budget}
     elif options.temperature is not None:  # Claude refuses a temperature with thinking on
-        kwargs["temperature"] = options.temperature
+        # The SDK's create() no longer takes `temperature`; the Messages API still does for these models.
+        kwargs["extra_body"] = {"temperature": options.temperature}
     tools = [_tool(tool) for tool in options.tools]
     tool_choice = _tool_choice(options.tool_choice)
     if options.json_schema is not None:
@@ -59,14 +60,18 @@ def _text_of(content: Any) -> str:
     return "".join(part.get("text", "") for part in content if part.get("type") == "text")
 
 
-def _messages(messages: tuple[dict, ...]) -> list[dict]:
-    converted: list[dict] = []
+def _messages(messages: tuple[Message, ...]) -> list[JsonObject]:
+    converted: list[JsonObject] = []
     for message in messages:
         role = message["role"]
         if role == "system":
             continue
         if role == "tool":
-            block = {"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": _text_of(message["content"])}
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message["tool_call_id"],
+                "content": _text_of(message["content"]),
+            }
             if converted and converted[-1]["role"] == "user" and isinstance(converted[-1]["content"], list):
                 converted[-1]["content"].append(block)  # results of parallel calls travel in one user turn
             else:
@@ -86,7 +91,7 @@ def _messages(messages: tuple[dict, ...]) -> list[dict]:
     return converted
 
 
-def _blocks(content: Any) -> list[dict]:
+def _blocks(content: Any) -> list[JsonObject]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -110,7 +115,7 @@ def _blocks(content: Any) -> list[dict]:
     return blocks
 
 
-def _tool(tool: dict) -> dict:
+def _tool(tool: JsonObject) -> JsonObject:
     function = tool["function"]
     return {
         "name": function["name"],
@@ -119,7 +124,7 @@ def _tool(tool: dict) -> dict:
     }
 
 
-def _tool_choice(choice: str | dict | None) -> dict | None:
+def _tool_choice(choice: str | JsonObject | None) -> JsonObject | None:
     if choice is None:
         return None
     if isinstance(choice, dict):
@@ -166,7 +171,7 @@ class BedrockProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[str | ProviderReply]:
         message: dict[str, Any] = {}
-        blocks: dict[int, dict] = {}
+        blocks: dict[int, JsonObject] = {}
         partial_json: dict[int, str] = {}
         try:
             events = await self._client.messages.create(

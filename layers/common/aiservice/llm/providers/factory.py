@@ -33,33 +33,43 @@ class Credentials:
 
 
 def provider_for(model: ModelSpec, credentials: Credentials | None = None) -> Provider:
+    settings = get_settings()
     if credentials is not None and model.provider == credentials.provider:
-        return _client(credentials.provider, credentials.endpoint, credentials.api_key, credentials.api_version)
+        if credentials.provider == "azure":
+            api_version = credentials.api_version or settings.openai_api_version
+            return _azure(credentials.endpoint, credentials.api_key, api_version)
+        return _compatible(credentials.endpoint, credentials.api_key)
     if model.provider == "bedrock":
-        settings = get_settings()
-        return _client("bedrock", settings.bedrock_base_url, None, settings.bedrock_region or settings.aws_region)
+        return _bedrock(settings.bedrock_region or settings.aws_region, settings.bedrock_base_url)
     if model.provider == "azure":
-        settings = get_settings()
         if not settings.azure_openai_endpoint:
             raise InvalidLLMRequest(f"{model.id} needs AZURE_OPENAI_ENDPOINT")
-        return _client("azure", settings.azure_openai_endpoint, _azure_key(), settings.openai_api_version)
+        return _azure(settings.azure_openai_endpoint, _azure_key(), settings.openai_api_version)
     key = os.environ.get(model.api_key_env or "")
     if not model.base_url or not key:
         raise InvalidLLMRequest(f"{model.id} needs its base_url and a key in ${model.api_key_env}")
-    return _client("openai_compatible", model.base_url, key, None)
+    return _compatible(model.base_url, key)
 
 
 @lru_cache(maxsize=64)
-def _client(kind: str, endpoint: str | None, api_key: str | None, version_or_region: str | None) -> Provider:
-    if kind == "bedrock":
-        from aiservice.llm.providers.bedrock import BedrockProvider
+def _bedrock(region: str, base_url: str | None) -> Provider:
+    from aiservice.llm.providers.bedrock import BedrockProvider
 
-        return BedrockProvider(region=version_or_region, base_url=endpoint)
-    from aiservice.llm.providers.openai_chat import azure_provider, compatible_provider
+    return BedrockProvider(region=region, base_url=base_url)
 
-    if kind == "azure":
-        return azure_provider(endpoint, api_key, version_or_region or get_settings().openai_api_version)
-    return compatible_provider(endpoint, api_key)
+
+@lru_cache(maxsize=64)
+def _azure(endpoint: str, api_key: str, api_version: str) -> Provider:
+    from aiservice.llm.providers.openai_chat import azure_provider
+
+    return azure_provider(endpoint, api_key, api_version)
+
+
+@lru_cache(maxsize=64)
+def _compatible(base_url: str, api_key: str) -> Provider:
+    from aiservice.llm.providers.openai_chat import compatible_provider
+
+    return compatible_provider(base_url, api_key)
 
 
 def _azure_key() -> str:
@@ -80,4 +90,5 @@ def secret_string(secret_id: str) -> str:
 
 def clear_clients() -> None:
     """Forget every client (tests that change the configuration)."""
-    _client.cache_clear()
+    for make in (_bedrock, _azure, _compatible):
+        make.cache_clear()

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiservice.llm.errors import ProviderError
 from aiservice.llm.providers.sdk_errors import classify
-from aiservice.llm.types import ProviderReply, ProviderRequest, ToolCall
+from aiservice.llm.types import JsonObject, Message, ProviderReply, ProviderRequest, ToolCall
 
 
 def to_chat(request: ProviderRequest) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def to_chat(request: ProviderRequest) -> dict[str, Any]:
     return kwargs
 
 
-def _plain(message: dict) -> dict:
+def _plain(message: Message) -> Message:
     """Drops the Claude-only cache_control marks from content parts."""
     content = message.get("content")
     if not isinstance(content, list):
@@ -82,14 +82,16 @@ class ChatCompletionsProvider:
 
     async def complete(self, request: ProviderRequest) -> ProviderReply:
         try:
-            completion = await self._client.chat.completions.create(**to_chat(request), timeout=request.options.timeout_s)
+            completion = await self._client.chat.completions.create(
+                **to_chat(request), timeout=request.options.timeout_s
+            )
         except Exception as error:
             raise classify(error, self._sdk) from error
         return from_chat(completion.model_dump(mode="json"))
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[str | ProviderReply]:
         content: list[str] = []
-        calls: dict[int, dict] = {}
+        calls: dict[int, JsonObject] = {}
         usage = finish = None
         try:
             chunks = await self._client.chat.completions.create(

@@ -1,0 +1,111 @@
+"""The deployed shape of an /ai/* call, in process: API Gateway's REQUEST authorizer event -> the real
+AuthorizerFunction -> the REST proxy event (events/<function>.json) with requestContext.authorizer -> the
+function's real handler. DynamoDB is the suite's moto server with the template's tables; the LLM providers are
+the fake servers, speaking the real wire protocols to the real SDKs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, load_function
+from devserver.fakellm import FakeLLMServer
+
+SAMPLES = ROOT / "tests/fixtures/reference/codeflash-samples"
+AUTHORIZER_EVENT = json.loads((ROOT / "events/authorizer.json").read_text())
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A recorded codeflash client call (tests/fixtures/reference/codeflash-samples/<name>.json)."""
+    path = SAMPLES / f"{name}.json"
+    assert path.is_file(), f"missing fixture {path}"
+    return json.loads(path.read_text())
+
+
+def lambda_context(remaining_ms: int = 29_000) -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="fn", memory_limit_in_mb=1024, aws_request_id="req-1",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
+        get_remaining_time_in_millis=lambda: remaining_ms,
+    )  # fmt: skip
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any  # the parsed JSON body
+
+    @property
+    def error(self) -> str:
+        assert isinstance(self.body, dict) and isinstance(self.body.get("error"), str), self.body
+        return self.body["error"]
+
+
+class Api:
+    def __init__(self, stack: Any) -> None:
+        self.stack = stack
+        self.authorizer = load_function(stack, "AuthorizerFunction")
+        self._handlers: dict[str, ModuleType] = {}
+
+    def handler(self, function_id: str) -> ModuleType:
+        if function_id not in self._handlers:
+            self._handlers[function_id] = load_function(self.stack, function_id)
+        return self._handlers[function_id]
+
+    def call(self, function_id: str, body: Any, key: str, *, remaining_ms: int = 29_000) -> Reply:
+        spec = self.stack.functions[function_id]
+        event = json.loads((ROOT / "events" / f"{spec.code_uri.name}.json").read_text())
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        auth_event = copy.deepcopy(AUTHORIZER_EVENT)
+        auth_event.update(headers=headers, multiValueHeaders={k: [v] for k, v in headers.items()})
+        try:
+            answer = self.authorizer.handler(auth_event, lambda_context())
+        except Exception as refusal:  # API Gateway's 401
+            assert str(refusal) == "Unauthorized"
+            return Reply(401, {}, {"error": "unauthorized"})
+        if answer["policyDocument"]["Statement"][0]["Effect"] != "Allow":
+            return Reply(403, {}, {"error": answer["context"]["error"]})
+        event.update(headers=headers, multiValueHeaders={k: [v] for k, v in headers.items()},
+                     body=body if isinstance(body, str) else json.dumps(body))  # fmt: skip
+        event["requestContext"]["authorizer"] = {"principalId": answer["principalId"], **answer["context"]}
+        response = self.handler(function_id).handler(event, lambda_context(remaining_ms))
+        merged = dict(response.get("headers") or {})
+        merged.update({name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()})
+        return Reply(response["statusCode"], merged, json.loads(response["body"]))
+
+
+@pytest.fixture
+def llm(monkeypatch: pytest.MonkeyPatch, settings_env: Any) -> Iterator[FakeLLMServer]:
+    """The fake providers, with every LLM setting pointed at them and retries quick."""
+    from aiservice.llm.providers.factory import clear_clients
+
+    server = FakeLLMServer()
+    settings_env(BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="test-azure-key",
+                 LLM_BACKOFF_BASE_S="0.01", LLM_BACKOFF_CAP_S="0.05")  # fmt: skip
+    clear_clients()
+    yield server
+    server.stop()
+    clear_clients()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Any) -> Api:
+    return Api(stack)
+
+
+@pytest.fixture
+def key(settings_env: Any, user_id: str) -> str:
+    """A fresh pro user's API key (each test its own user, so counters never mix)."""
+    from aiservice.admin import create_key
+    from aiservice.store.keys import KeyStore
+
+    plaintext, _ = create_key(KeyStore(), user_id=user_id, org_id=f"org-{user_id}", plan="pro", privacy_mode=False,
+                              label=None)  # fmt: skip
+    return plaintext
