@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 FUNCTION ?= HealthcheckFunction
 EVENT    ?= events/healthcheck.json
 
-.PHONY: install install-run run test test-offline invoke bench build validate deploy clean
+.PHONY: install install-run run test test-offline lint invoke bench build validate deploy clean
 
 $(VENV)/.run-deps: pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ test-offline:
 		echo "test-offline: no network namespace here (unshare -rn failed); sockets guarded in pytest's process only"; \
 		$(PY) -m pytest $(PYTEST_ARGS); \
 	fi
+
+## Lint, format and types at zero findings (rules in pyproject.toml: tool.ruff, tool.mypy); tests/test_lint.py too
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## Like `sam local invoke -e`, without Docker: make invoke FUNCTION=AuthorizerFunction EVENT=events/authorizer.json
 invoke: install-run

@@ -94,7 +94,7 @@ def local_stack(*extra_args: str) -> Iterator[tuple[int, str]]:
             process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + STARTUP_S
-            while not (found := re.search(r"on (http://127\.0\.0\.1:(\d+)\S*)", log_path.read_text())):
+            while not (found := re.search(r"on (http://127\.0\.0\.1:(\d+)[^\s,]*)", log_path.read_text())):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the stack did not start:\n{log_path.read_text()}")
                 time.sleep(0.1)
@@ -102,7 +102,6 @@ def local_stack(*extra_args: str) -> Iterator[tuple[int, str]]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-            Path("/tmp/bench-stack.log").write_text(log_path.read_text())
 
 
 async def http_request(

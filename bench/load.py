@@ -49,8 +49,8 @@ KINDS = [
 @dataclass
 class Results:
     latencies_ms: dict[str, list[float]]
-    statuses: dict[str, Counter]
-    connection_errors: Counter
+    statuses: dict[str, Counter[int]]
+    connection_errors: Counter[str]
     not_json_errors: list[str]
 
 

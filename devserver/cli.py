@@ -18,7 +18,7 @@ from devserver.environ import overridden
 from devserver.front import stop_on_signals
 from devserver.gateway import ApiGateway
 from devserver.moto_process import moto_process
-from devserver.runtime import Concurrency, FunctionError, FunctionRuntime, InvocationTimeout
+from devserver.runtime import DEFAULT_CONCURRENCY, Concurrency, FunctionError, FunctionRuntime, InvocationTimeout
 from devserver.seed import seed_demo_key
 from devserver.server import serve
 from devserver.template import Stack, TemplateError, local_region
@@ -52,33 +52,57 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="serve the API on http://localhost:PORT")
     run_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    defaults = Concurrency()
-    run_parser.add_argument("--concurrency", type=int, default=_env("DEVSERVER_CONCURRENCY", int, defaults.limit),
-                            help="execution environments per function, like Lambda reserved concurrency "
-                                 "(env DEVSERVER_CONCURRENCY, default %(default)s)")
-    run_parser.add_argument("--queue", type=int, default=_env("DEVSERVER_QUEUE", int, defaults.queue),
-                            help="invocations per function that may wait for a busy one; more get a 429 "
-                                 "(env DEVSERVER_QUEUE, default %(default)s)")
-    run_parser.add_argument("--queue-wait", type=float,
-                            default=_env("DEVSERVER_QUEUE_WAIT_S", float, defaults.queue_wait_s),
-                            help="seconds an invocation may wait in that queue before its 429 "
-                                 "(env DEVSERVER_QUEUE_WAIT_S, default %(default)s)")
-    run_parser.add_argument("--stage-in-path", action="store_true",
-                            help="serve under /<stage>/ like the deployed execute-api URL")
-    run_parser.add_argument("--cfapi-port", type=int, default=DEFAULT_CFAPI_PORT,
-                            help="a second listener of the same gateway, where the CLI sends /cfapi/* with "
-                                 "CODEFLASH_CFAPI_SERVER=local (default %(default)s; -1: none; 0: a free port)")
+    defaults = DEFAULT_CONCURRENCY
+    run_parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=_env("DEVSERVER_CONCURRENCY", int, defaults.limit),
+        help="execution environments per function, like Lambda reserved concurrency "
+        "(env DEVSERVER_CONCURRENCY, default %(default)s)",
+    )
+    run_parser.add_argument(
+        "--queue",
+        type=int,
+        default=_env("DEVSERVER_QUEUE", int, defaults.queue),
+        help="invocations per function that may wait for a busy one; more get a 429 "
+        "(env DEVSERVER_QUEUE, default %(default)s)",
+    )
+    run_parser.add_argument(
+        "--queue-wait",
+        type=float,
+        default=_env("DEVSERVER_QUEUE_WAIT_S", float, defaults.queue_wait_s),
+        help="seconds an invocation may wait in that queue before its 429 "
+        "(env DEVSERVER_QUEUE_WAIT_S, default %(default)s)",
+    )
+    run_parser.add_argument(
+        "--stage-in-path", action="store_true", help="serve under /<stage>/ like the deployed execute-api URL"
+    )
+    run_parser.add_argument(
+        "--cfapi-port",
+        type=int,
+        default=DEFAULT_CFAPI_PORT,
+        help="a second listener of the same gateway, where the CLI sends /cfapi/* with "
+        "CODEFLASH_CFAPI_SERVER=local (default %(default)s; -1: none; 0: a free port)",
+    )
     invoke_parser = commands.add_parser("invoke", help="run one function once with an event; print its result")
     invoke_parser.add_argument("function", help="the function's logical id, e.g. HealthcheckFunction")
     invoke_parser.add_argument("event_file", help="JSON event file; - reads stdin")
     for command in (run_parser, invoke_parser):
         command.add_argument("--template", default="template.yaml")
-        command.add_argument("--llm", choices=("demo", "real"),
-                             help="LLM providers: the offline demo model or the configured ones "
-                                  "(default: real when AZURE_OPENAI_ENDPOINT, BEDROCK_BASE_URL or AWS credentials "
-                                  "are set, else demo)")
-        command.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                             help="template parameters, e.g. AuthorizerCacheTtlSeconds=0")
+        command.add_argument(
+            "--llm",
+            choices=("demo", "real"),
+            help="LLM providers: the offline demo model or the configured ones "
+            "(default: real when AZURE_OPENAI_ENDPOINT, BEDROCK_BASE_URL or AWS credentials "
+            "are set, else demo)",
+        )
+        command.add_argument(
+            "--parameter-overrides",
+            nargs="*",
+            default=[],
+            metavar="KEY=VALUE",
+            help="template parameters, e.g. AuthorizerCacheTtlSeconds=0",
+        )
     return parser
 
 
@@ -106,8 +130,9 @@ def local_dynamodb(stack: Stack) -> Iterator[str | None]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     private_store = not endpoint
     with ExitStack() as cleanup:
-        if private_store:
-            endpoint = os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = cleanup.enter_context(moto_process())  # workers inherit it
+        if not endpoint:
+            endpoint = cleanup.enter_context(moto_process())
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint  # workers inherit it
             log(f"DynamoDB: in-memory moto at {endpoint}, in its own process (data is lost on exit)")
         created = create_tables(dynamodb_client(endpoint), stack)
         log(f"DynamoDB tables at {endpoint}: {', '.join(stack.tables) or 'none'} (created: {len(created)})")
@@ -151,8 +176,15 @@ def default_llm_mode() -> str:
     return "real" if any(os.environ.get(name) for name in configured) else "demo"
 
 
-def run(stack: Stack, port: int, llm_mode: str, concurrency: Concurrency = Concurrency(),
-        stage_in_path: bool = False, *, cfapi_port: int = -1) -> int:
+def run(
+    stack: Stack,
+    port: int,
+    llm_mode: str,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
+    stage_in_path: bool = False,
+    *,
+    cfapi_port: int = -1,
+) -> int:
     stop = stop_on_signals()
     with ExitStack() as cleanup:  # unwinds in reverse: HTTP servers, workers, the LLM stand-in, DynamoDB
         demo_key = cleanup.enter_context(local_dynamodb(stack))
@@ -170,8 +202,10 @@ def run(stack: Stack, port: int, llm_mode: str, concurrency: Concurrency = Concu
             try:
                 cfapi_servers = serve(gateway, cfapi_port)
             except OSError as error:  # not fatal: the API, /cfapi/* included, still answers on the main port
-                log(f"cannot listen on the cfapi port {cfapi_port}: {error.strerror or error}; the CLI's "
-                    "cfapi calls (CODEFLASH_CFAPI_SERVER=local) will not reach this server")
+                log(
+                    f"cannot listen on the cfapi port {cfapi_port}: {error.strerror or error}; the CLI's "
+                    "cfapi calls (CODEFLASH_CFAPI_SERVER=local) will not reach this server"
+                )
             else:
                 cleanup.callback(cfapi_servers.stop)
                 urls += cfapi_servers.urls
@@ -184,14 +218,19 @@ def run(stack: Stack, port: int, llm_mode: str, concurrency: Concurrency = Concu
 
 
 def _print_banner(stack: Stack, urls: list[str], demo_key: str | None, concurrency: Concurrency) -> None:
-    lines = [f"devserver: stage {stack.stage_name} on {', '.join(urls)}",
-             f"  per function: {concurrency.limit} concurrent, {concurrency.queue} queued for at most "
-             f"{concurrency.queue_wait_s:g} s, then 429"]
+    lines = [
+        f"devserver: stage {stack.stage_name} on {', '.join(urls)}",
+        f"  per function: {concurrency.limit} concurrent, {concurrency.queue} queued for at most "
+        f"{concurrency.queue_wait_s:g} s, then 429",
+    ]
     for route in stack.routes():
         auth = route.authorizer or "no auth"
         lines.append(f"  {route.method:<6} {route.path:<32} {route.function_id} ({auth})")
     if demo_key:
-        lines += [f"Demo API key: {demo_key}", f"  export CODEFLASH_API_KEY={demo_key} CODEFLASH_AIS_SERVER=local CODEFLASH_CFAPI_SERVER=local"]
+        lines += [
+            f"Demo API key: {demo_key}",
+            f"  export CODEFLASH_API_KEY={demo_key} CODEFLASH_AIS_SERVER=local CODEFLASH_CFAPI_SERVER=local",
+        ]
     lines.append("Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 
@@ -202,16 +241,22 @@ def invoke(stack: Stack, function_id: str, event_file: str, llm_mode: str) -> in
         return 2
     event = json.load(sys.stdin) if event_file == "-" else json.loads(Path(event_file).read_text())
     spec = stack.functions[function_id]
-    with local_dynamodb(stack), local_llm(llm_mode), \
-            FunctionRuntime({function_id: spec}, stack.region, logs_to_stderr=True) as runtime:
+    with (
+        local_dynamodb(stack),
+        local_llm(llm_mode),
+        FunctionRuntime({function_id: spec}, stack.region, logs_to_stderr=True) as runtime,
+    ):
         try:
             result = runtime.invoke(function_id, event)
         except FunctionError as error:
             print(json.dumps({"errorType": error.error_type, "errorMessage": error.error_message}))
             return 1
         except InvocationTimeout:
-            print(json.dumps({"errorType": "Sandbox.Timedout",
-                              "errorMessage": f"Task timed out after {spec.timeout_s} seconds"}))
+            print(
+                json.dumps(
+                    {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {spec.timeout_s} seconds"}
+                )
+            )
             return 1
     print(json.dumps(result))
     return 0

@@ -36,12 +36,25 @@ MAX_ANSWER_BYTES = 10 * 1024 * 1024  # ... and its response limit
 POOL_SIZE = 16  # kept-alive upstream connections; the CLI makes a few concurrent calls
 FORWARDED = ("/ai/", "/cfapi/", "/healthcheck")
 # Hop-by-hop headers (RFC 9110) belong to one connection, not to the request; Host names the local address.
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-               "proxy-authorization", "proxy-authenticate", "host", "expect"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "host",
+    "expect",
+}
 _NOT_RETURNED = _HOP_BY_HOP | {"content-length", "date"}  # the front frames the answer and dates it
 
 
 def _json_error(status: int, message: str) -> HttpResponse:
+    if status >= 500:
+        log(message)
     return HttpResponse(status, [("Content-Type", "application/json")], json.dumps({"error": message}).encode())
 
 
@@ -53,13 +66,17 @@ class Forwarder:
     def __init__(self, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-            raise ValueError(f"not a stage URL: {base_url!r} (expected https://<api>.execute-api.<region>"
-                             f".amazonaws.com/<stage>)")
+            raise ValueError(
+                f"not a stage URL: {base_url!r} (expected https://<api>.execute-api.<region>.amazonaws.com/<stage>)"
+            )
         self.base_url = parts.geturl()
         self.timeout_s = timeout_s
         self._base_path = parts.path
         self._pool = urllib3.connection_from_url(
-            self.base_url, maxsize=POOL_SIZE, block=False, retries=False,
+            self.base_url,
+            maxsize=POOL_SIZE,
+            block=False,
+            retries=False,
             timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s),
         )
 
@@ -76,12 +93,22 @@ class Forwarder:
         body = request.body.chunks() if request.body.length else None
         url = self.base_url + request.path
         try:
-            answer = self._pool.urlopen(request.method, target, body=body, headers=headers, redirect=False,
-                                        assert_same_host=False, preload_content=False, decode_content=False)
+            answer = self._pool.urlopen(
+                request.method,
+                target,
+                body=body,
+                headers=headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+            )
             try:
                 content = answer.read(MAX_ANSWER_BYTES + 1, decode_content=False)
                 if len(content) > MAX_ANSWER_BYTES:
                     return _json_error(502, f"{url} answered with more than {MAX_ANSWER_BYTES} bytes")
+                if answer.length_remaining:  # a sized read stops at EOF without complaint
+                    return _json_error(502, f"{url} broke off its answer {answer.length_remaining} bytes short")
             finally:
                 answer.release_conn()
         except SSLError as error:
@@ -138,8 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     upstream.add_argument("--stack", help="a deployed stack's name: its ApiUrl output (needs AWS credentials)")
     parser.add_argument("--ai-port", type=int, default=DEFAULT_PORTS["ai"], help="default %(default)s; 0: any")
     parser.add_argument("--cfapi-port", type=int, default=DEFAULT_PORTS["cfapi"], help="default %(default)s; 0: any")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                        help="seconds to wait for the upstream's answer (default %(default)s, the CLI's own)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds to wait for the upstream's answer (default %(default)s, the CLI's own)",
+    )
     return parser
 
 

@@ -157,8 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
         body: Body | None = None
         try:
             body = self._body(app.max_body_bytes)
-            response = app.handle(Request(self.command, path, query, list(self.headers.items()),
-                                          self.client_address[0], body))
+            response = app.handle(
+                Request(self.command, path, query, list(self.headers.items()), self.client_address[0], body)
+            )
         except BadRequest as error:
             response = app.refuse("BAD_REQUEST_BODY", 400, str(error))
         except TooLarge as error:

@@ -74,7 +74,7 @@ class Router:
             if not found:
                 continue
             if compiled.route.method in (method, "ANY"):
-                return compiled.route, dict(zip(compiled.parameters, found.groups()))
+                return compiled.route, dict(zip(compiled.parameters, found.groups(), strict=True))
             allowed.append(compiled.route.method)
         return allowed
 
@@ -88,8 +88,9 @@ class GatewayResponses:
     def __init__(self, configured: dict[str, GatewayResponse]):
         self._configured = configured
 
-    def render(self, kind: str, status: int, message: str, request_id: str,
-               authorizer_context: dict[str, str] | None = None) -> HttpResponse:
+    def render(
+        self, kind: str, status: int, message: str, request_id: str, authorizer_context: dict[str, str] | None = None
+    ) -> HttpResponse:
         specific = self._configured.get(kind)
         fallback = self._configured.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX")
         template = next((r.template for r in (specific, fallback) if r and r.template), DEFAULT_ERROR_TEMPLATE)
@@ -130,8 +131,9 @@ def _proxy_response(result: object, request_id: str) -> HttpResponse:
     raw = base64.b64decode(body) if body and result.get("isBase64Encoded") else (body or "").encode()
     multi_value_headers = result.get("multiValueHeaders") or {}
     # Like API Gateway: both maps are merged, and multiValueHeaders wins for a name in both.
-    headers = [(name, str(value)) for name, value in (result.get("headers") or {}).items()
-               if name not in multi_value_headers]
+    headers = [
+        (name, str(value)) for name, value in (result.get("headers") or {}).items() if name not in multi_value_headers
+    ]
     headers += [(name, str(value)) for name, values in multi_value_headers.items() for value in values]
     headers = [(name, value) for name, value in headers if name.lower() not in _TRANSPORT_HEADERS]
     if not any(name.lower() == "content-type" for name, _ in headers):
@@ -162,8 +164,9 @@ class ApiGateway:
         try:
             return self._handle(request, request_id)
         except Refusal as refusal:
-            return self.responses.render(refusal.kind, refusal.status, refusal.message, request_id,
-                                         refusal.authorizer_context)
+            return self.responses.render(
+                refusal.kind, refusal.status, refusal.message, request_id, refusal.authorizer_context
+            )
         except Throttled as throttled:  # the function's (or its authorizer's) concurrency limit and queue are full
             log(str(throttled))
             response = self.responses.render("THROTTLED", 429, str(throttled), request_id)
@@ -176,9 +179,12 @@ class ApiGateway:
     def _handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
         if self.stage_prefix:
             if not request.path.startswith(f"{self.stage_prefix}/"):
-                raise Refusal("MISSING_AUTHENTICATION_TOKEN", 404, f"no route for {request.method} {request.path} "
-                                                                   f"(the API is under {self.stage_prefix}/)")
-            request = replace(request, path=request.path[len(self.stage_prefix):])
+                raise Refusal(
+                    "MISSING_AUTHENTICATION_TOKEN",
+                    404,
+                    f"no route for {request.method} {request.path} (the API is under {self.stage_prefix}/)",
+                )
+            request = replace(request, path=request.path[len(self.stage_prefix) :])
         match = self.router.match(request.method, request.path)
         if isinstance(match, list):
             raise self._no_route(request, match)

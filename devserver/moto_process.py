@@ -7,6 +7,7 @@ went from ~20 ms to ~75 ms under bench/load.py). In a child process it only comp
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 from collections.abc import Iterator
@@ -22,10 +23,8 @@ def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops us
     server = start_moto_server("127.0.0.1", 0)
     conn.send(server.url)
-    try:
+    with contextlib.suppress(EOFError):
         conn.recv()  # nothing is ever sent: EOF when the parent closes the pipe or dies
-    except EOFError:
-        pass
     server.stop()
 
 
@@ -33,8 +32,9 @@ def _serve(conn: Connection) -> None:
 def moto_process() -> Iterator[str]:
     """Yields the endpoint URL of a moto server running in a child process, stopped on exit."""
     parent_conn, child_conn = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child_conn,), name="moto-dynamodb",
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(child_conn,), name="moto-dynamodb", daemon=True
+    )
     process.start()
     child_conn.close()  # so that a dead child is an EOF here
     try:

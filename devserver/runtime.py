@@ -10,6 +10,7 @@ reserved concurrency); past it invocations wait in a short bounded queue, and pa
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import multiprocessing
 import os
@@ -39,6 +40,9 @@ class Concurrency:
     def __post_init__(self) -> None:
         if self.limit < 1 or self.queue < 0 or self.queue_wait_s < 0:
             raise ValueError(f"invalid concurrency settings: {self}")
+
+
+DEFAULT_CONCURRENCY = Concurrency()
 
 
 class FunctionError(Exception):
@@ -84,8 +88,15 @@ class LambdaContext:
 # ----------------------------------------------------------------------------------------------- child side
 
 
-def _worker_main(conn: Connection, environment: dict[str, str], import_paths: list[str], workdir: str,
-                 handler_name: str, context_fields: dict[str, Any], logs_to_stderr: bool) -> None:
+def _worker_main(
+    conn: Connection,
+    environment: dict[str, str],
+    import_paths: list[str],
+    workdir: str,
+    handler_name: str,
+    context_fields: dict[str, Any],
+    logs_to_stderr: bool,
+) -> None:
     """Entry point of a worker process: serve invocations until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent stops us
     os.environ.clear()
@@ -95,7 +106,7 @@ def _worker_main(conn: Connection, environment: dict[str, str], import_paths: li
     if logs_to_stderr:  # `invoke` prints the result on stdout, so handler output goes to stderr
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-    else:
+    elif isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # logs show up as they happen even when piped
     handler = None
     while True:
@@ -103,6 +114,7 @@ def _worker_main(conn: Connection, environment: dict[str, str], import_paths: li
             request_id, event, deadline_ms = conn.recv()
         except EOFError:
             return
+        reply: tuple[str, object]
         try:
             if handler is None:  # the INIT phase, on the first invocation like Lambda
                 module_name, function_name = handler_name.rsplit(".", 1)
@@ -158,8 +170,15 @@ class Worker:
         self._conn, child_conn = mp.Pipe()
         self._process = mp.Process(
             target=_worker_main,
-            args=(child_conn, environment, import_paths, str(spec.code_uri), spec.handler, context_fields,
-                  logs_to_stderr),
+            args=(
+                child_conn,
+                environment,
+                import_paths,
+                str(spec.code_uri),
+                spec.handler,
+                context_fields,
+                logs_to_stderr,
+            ),
             name=f"lambda-{name}",
             daemon=True,
         )
@@ -236,14 +255,18 @@ class WorkerPool:
                         break
                     if not queued:
                         if self._waiting >= limits.queue:
-                            raise Throttled(f"{self.spec.logical_id}: {limits.limit} invocations running and "
-                                            f"{self._waiting} waiting (the limits); retry later")
+                            raise Throttled(
+                                f"{self.spec.logical_id}: {limits.limit} invocations running and "
+                                f"{self._waiting} waiting (the limits); retry later"
+                            )
                         self._waiting += 1
                         queued = True
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise Throttled(f"{self.spec.logical_id}: no execution environment free within "
-                                        f"{limits.queue_wait_s:g} s; retry later")
+                        raise Throttled(
+                            f"{self.spec.logical_id}: no execution environment free within "
+                            f"{limits.queue_wait_s:g} s; retry later"
+                        )
                     self._changed.wait(remaining)
             finally:
                 if queued:
@@ -257,8 +280,8 @@ class WorkerPool:
             raise
         with self._changed:
             self._starting -= 1
-            if self._closed:
-                worker.stop()
+            if self._closed:  # close() ran meanwhile (mypy keeps the narrowing from the loop above)
+                worker.stop()  # type: ignore[unreachable]
                 raise RuntimeClosed(self.spec.logical_id)
             self._workers.add(worker)
         return worker
@@ -287,8 +310,13 @@ class WorkerPool:
 class FunctionRuntime:
     """Invokes the stack's functions by logical id, each in its own pool of worker processes."""
 
-    def __init__(self, functions: dict[str, FunctionSpec], region: str,
-                 concurrency: Concurrency = Concurrency(), logs_to_stderr: bool = False):
+    def __init__(
+        self,
+        functions: dict[str, FunctionSpec],
+        region: str,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
+        logs_to_stderr: bool = False,
+    ):
         self.functions = functions
         self._pools = {
             function_id: WorkerPool(spec, region, concurrency, logs_to_stderr)

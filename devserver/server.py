@@ -8,6 +8,7 @@ from devserver.events import HttpRequest
 from devserver.front import LOOPBACK_HOSTS, HttpResponse, LocalServers, Request
 from devserver.front import serve as serve_app
 from devserver.gateway import MAX_BODY_BYTES, ApiGateway
+from devserver.openapi import LocalDocs
 
 
 class _GatewayApp:
@@ -17,10 +18,22 @@ class _GatewayApp:
 
     def __init__(self, gateway: ApiGateway):
         self._gateway = gateway
+        self._docs = LocalDocs(gateway.stack)  # GET /openapi.json and /docs: the local run only
 
     def handle(self, request: Request) -> HttpResponse:
-        return self._gateway.handle(HttpRequest(request.method, request.path, request.query, request.headers,
-                                                request.body.read(), source_ip=request.source_ip))
+        docs = self._docs.answer(request.method, request.path)
+        if docs is not None:
+            return docs
+        return self._gateway.handle(
+            HttpRequest(
+                request.method,
+                request.path,
+                request.query,
+                request.headers,
+                request.body.read(),
+                source_ip=request.source_ip,
+            )
+        )
 
     def refuse(self, kind: str, status: int, message: str) -> HttpResponse:
         return self._gateway.responses.render(kind, status, message, str(uuid.uuid4()))

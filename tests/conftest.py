@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -67,7 +68,7 @@ def settings_env(monkeypatch, dynamodb):
 
 
 @pytest.fixture
-def log_lines() -> list[dict]:
+def log_lines() -> Iterator[list[dict]]:
     """The service's JSON log lines, formatted when emitted (the formatter adds the logger's state of that
     moment, e.g. the correlation id), as dicts."""
     import json
@@ -83,9 +84,10 @@ def log_lines() -> list[dict]:
 
     capture = Capture()
     capture.setFormatter(logger.registered_formatter)
-    logger.addHandler(capture)
+    service_logger = logging.getLogger(logger.name)  # the stdlib logger behind Powertools'
+    service_logger.addHandler(capture)
     yield lines
-    logger.removeHandler(capture)
+    service_logger.removeHandler(capture)
 
 
 @pytest.fixture

@@ -60,6 +60,9 @@ class Reply:
     stop_reason: str | None = None
     model: str | None = None  # the `model` field of the response; default derived from the request
     chunk_chars: int = 16  # size of the streamed text / thinking / tool-argument pieces
+    # Time spent writing the reply after the server's latency (its time to the first byte): a stream's pieces are
+    # spread over it, a whole reply waits it out before its body, as a model generating tokens would.
+    generation_s: float = 0.0
 
     def __post_init__(self) -> None:
         calls = tuple(_tool_call(call) for call in self.tool_calls)

@@ -212,7 +212,10 @@ class FakeLLMServer:
             _send(handler, json_response(500, {"message": f"fakellm: the scripted reply raised {err!r}"}))
             return
         if isinstance(answer, Reply):
-            _send(handler, module.reply(request, answer))
+            response = module.reply(request, answer)
+            if response.chunks is None:
+                self._wait(answer.generation_s)
+            _send(handler, response, pacing_s=answer.generation_s / max(1, len(response.chunks or ())))
         elif answer.kind == "timeout":
             if not self._wait(answer.seconds):
                 _send(handler, module.reply(request, _as_reply(self.default_reply(request))), close=True)
@@ -236,7 +239,9 @@ def _as_reply(answer: Reply | Fault) -> Reply:
     return answer if isinstance(answer, Reply) else Reply(text="fakellm: late answer")
 
 
-def _send(handler: _Handler, response: WireResponse, *, close: bool = False, partial: bool = False) -> None:
+def _send(
+    handler: _Handler, response: WireResponse, *, close: bool = False, partial: bool = False, pacing_s: float = 0.0
+) -> None:
     """Write `response`; `partial`: only half of the body or stream, then close the connection."""
     handler.send_response(response.status)
     for name, value in response.headers.items():
@@ -252,7 +257,9 @@ def _send(handler: _Handler, response: WireResponse, *, close: bool = False, par
         handler.send_header("transfer-encoding", "chunked")
         handler.end_headers()
         chunks = response.chunks[: max(1, len(response.chunks) // 2)] if partial else response.chunks
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks):
+            if number and pacing_s:  # the first piece goes at once: the time to the first byte is the latency
+                time.sleep(pacing_s)
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             handler.wfile.flush()
         if not partial:

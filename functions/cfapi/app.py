@@ -25,7 +25,12 @@ def cli_get_user() -> CliUserResponse:
 
 @app.get(
     "/cfapi/is-github-app-installed",
-    responses={200: {"description": "the literal `true` or `false`", "content": {"application/json": {}}}},
+    responses={
+        200: {
+            "description": "the literal `true` or `false`",
+            "content": {"application/json": {"schema": {"type": "boolean"}}},
+        }
+    },
 )
 def is_github_app_installed(
     repo: Annotated[str | None, Query(max_length=200)] = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devserver.gateway import ApiGateway
-from devserver.runtime import Concurrency, FunctionRuntime
+from devserver.runtime import DEFAULT_CONCURRENCY, Concurrency, FunctionRuntime
 from devserver.server import serve
 from devserver.template import Stack
 
@@ -37,8 +37,9 @@ class Client:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
 
-    def request(self, method: str, path: str, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None) -> Reply:
+    def request(
+        self, method: str, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=15)
         try:
             connection.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
@@ -49,8 +50,9 @@ class Client:
 
 
 @contextmanager
-def running_emulator(stack: Stack, concurrency: Concurrency = Concurrency(),
-                     stage_in_path: bool = False) -> Iterator[Client]:
+def running_emulator(
+    stack: Stack, concurrency: Concurrency = DEFAULT_CONCURRENCY, stage_in_path: bool = False
+) -> Iterator[Client]:
     """The API of `stack` on a free loopback port; every worker process is gone afterwards."""
     already_running = set(multiprocessing.active_children())
     runtime = FunctionRuntime(stack.functions, stack.region, concurrency)

@@ -11,7 +11,6 @@ from devserver_harness import REPO_ROOT
 from devserver.dynamo import create_tables, dynamodb_client, start_moto_server
 from devserver.template import Stack
 
-
 # moto keeps tables per process, account and region, and other tests may run a moto server with the
 # template's tables in us-east-1: a region of our own keeps these tests' view of "all tables" to themselves.
 ISOLATED_REGION = "eu-north-1"

@@ -13,8 +13,8 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, load_function
+
 from devserver.fakellm import FakeLLMServer
 
 SAMPLES = ROOT / "tests/fixtures/reference/codeflash-samples"
@@ -30,10 +30,12 @@ def sample(name: str) -> dict[str, Any]:
 
 def lambda_context(remaining_ms: int = 29_000) -> SimpleNamespace:
     return SimpleNamespace(
-        function_name="fn", memory_limit_in_mb=1024, aws_request_id="req-1",
+        function_name="fn",
+        memory_limit_in_mb=1024,
+        aws_request_id="req-1",
         invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:fn",
         get_remaining_time_in_millis=lambda: remaining_ms,
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -72,8 +74,11 @@ class Api:
             return Reply(401, {}, {"error": "unauthorized"})
         if answer["policyDocument"]["Statement"][0]["Effect"] != "Allow":
             return Reply(403, {}, {"error": answer["context"]["error"]})
-        event.update(headers=headers, multiValueHeaders={k: [v] for k, v in headers.items()},
-                     body=body if isinstance(body, str) else json.dumps(body))  # fmt: skip
+        event.update(
+            headers=headers,
+            multiValueHeaders={k: [v] for k, v in headers.items()},
+            body=body if isinstance(body, str) else json.dumps(body),
+        )
         event["requestContext"]["authorizer"] = {"principalId": answer["principalId"], **answer["context"]}
         response = self.handler(function_id).handler(event, lambda_context(remaining_ms))
         merged = dict(response.get("headers") or {})
@@ -87,8 +92,13 @@ def llm(monkeypatch: pytest.MonkeyPatch, settings_env: Any) -> Iterator[FakeLLMS
     from aiservice.llm.providers.factory import clear_clients
 
     server = FakeLLMServer()
-    settings_env(BEDROCK_BASE_URL=server.url, AZURE_OPENAI_ENDPOINT=server.url, AZURE_OPENAI_API_KEY="test-azure-key",
-                 LLM_BACKOFF_BASE_S="0.01", LLM_BACKOFF_CAP_S="0.05")  # fmt: skip
+    settings_env(
+        BEDROCK_BASE_URL=server.url,
+        AZURE_OPENAI_ENDPOINT=server.url,
+        AZURE_OPENAI_API_KEY="test-azure-key",
+        LLM_BACKOFF_BASE_S="0.01",
+        LLM_BACKOFF_CAP_S="0.05",
+    )
     clear_clients()
     yield server
     server.stop()
@@ -106,6 +116,7 @@ def key(settings_env: Any, user_id: str) -> str:
     from aiservice.admin import create_key
     from aiservice.store.keys import KeyStore
 
-    plaintext, _ = create_key(KeyStore(), user_id=user_id, org_id=f"org-{user_id}", plan="pro", privacy_mode=False,
-                              label=None)  # fmt: skip
+    plaintext, _ = create_key(
+        KeyStore(), user_id=user_id, org_id=f"org-{user_id}", plan="pro", privacy_mode=False, label=None
+    )
     return plaintext

@@ -19,6 +19,7 @@ from devserver.fakellm.scripted import request_text
 from tests.pipelines.harness import Api, sample
 
 SORTED = "```python:mypkg/sorter.py\ndef sort_list(arr):\n    return sorted(arr)\n```"
+ORIGINAL = sample("03_ai_optimize")["request_body"]["source_code"]
 IN_PLACE = "```python:mypkg/sorter.py\ndef sort_list(arr):\n    arr = list(arr)\n    arr.sort()\n    return arr\n```"
 
 
@@ -78,9 +79,12 @@ MALFORMED = {
 
 def test_optimize_returns_only_valid_distinct_candidates(api: Api, key: str, llm: Any, settings_env: Any) -> None:
     settings_env(MAX_CANDIDATES="9")
-    replies = {1: f"<explanation>Bubble sort is quadratic; sorted() is O(n log n).</explanation>\n{SORTED}",
-               8: f"Same idea again.\n{SORTED}",  # a duplicate of candidate 1
-               9: IN_PLACE, **MALFORMED}  # fmt: skip
+    replies = {
+        1: f"<explanation>Bubble sort is quadratic; sorted() is O(n log n).</explanation>\n{SORTED}",
+        8: f"Same idea again.\n{SORTED}",  # a duplicate of candidate 1
+        9: IN_PLACE,
+        **MALFORMED,
+    }
     llm.default_reply = by_candidate(replies)
     body = body_of("03_ai_optimize", n_candidates=9)
     reply = api.call("OptimizeFunction", body, key)
@@ -177,7 +181,9 @@ def test_line_profiler_candidates_are_guided_by_the_profile(api: Api, key: str, 
     assert reply.status == 200 and len(reply.body["optimizations"]) == 2
     prompt = request_text(llm.requests[0].body)
     assert "5.54131e+07" in prompt and "Measured line profile of the original" in prompt
-    empty = api.call("OptimizeLineProfilerFunction", body_of("05_ai_optimize_line_profiler", line_profiler_results=""), key)
+    empty = api.call(
+        "OptimizeLineProfilerFunction", body_of("05_ai_optimize_line_profiler", line_profiler_results=""), key
+    )
     assert empty.status == 400 and "line_profiler_results" in empty.error
 
 
@@ -203,11 +209,7 @@ def test_refinement_takes_a_list_and_answers_children_of_the_refined_candidate(a
     assert "12.0 microseconds" in prompt and "A: sorted()" in prompt
 
 
-@pytest.mark.parametrize("reply_text", [SORTED, "```python:mypkg/sorter.py\ndef sort_list(arr):\n    arr = list(arr)\n"
-                                                "    n = len(arr)\n    for i in range(n):\n        for j in range(n - 1):\n"
-                                                "            if arr[j] > arr[j + 1]:\n"
-                                                "                arr[j], arr[j + 1] = arr[j + 1], arr[j]\n"
-                                                "    return arr\n```"])  # fmt: skip
+@pytest.mark.parametrize("reply_text", [SORTED, ORIGINAL], ids=["unchanged", "reverted"])
 def test_a_refinement_that_changes_nothing_or_reverts_is_dropped(api: Api, key: str, llm: Any, reply_text: str) -> None:
     llm.default_reply = lambda request: Reply(text=reply_text)
     reply = api.call("RefinementFunction", body_of("06_ai_refinement"), key)
@@ -259,9 +261,15 @@ def test_a_repair_that_never_applies_is_a_json_502(api: Api, key: str, llm: Any)
 def test_adaptive_learns_from_the_path_best_first_and_answers_a_child_of_the_last(api: Api, key: str, llm: Any) -> None:
     llm.default_reply = lambda request: Reply(text=IN_PLACE)
     body = body_of("08_ai_adaptive_optimize")
-    body["candidates"].append({"optimization_id": "bad-1", "source_code": SORTED.replace("sorted(arr)", "arr"),
-                               "explanation": "dropped the sort", "source": "REPAIR",
-                               "speedup": "Candidate didn't match the behavior of the original code"})  # fmt: skip
+    body["candidates"].append(
+        {
+            "optimization_id": "bad-1",
+            "source_code": SORTED.replace("sorted(arr)", "arr"),
+            "explanation": "dropped the sort",
+            "source": "REPAIR",
+            "speedup": "Candidate didn't match the behavior of the original code",
+        }
+    )
     body["candidates"][0], body["candidates"][1] = body["candidates"][1], body["candidates"][0]
     reply = api.call("AdaptiveOptimizeFunction", body, key)
     assert reply.status == 200, reply.body
@@ -292,8 +300,9 @@ def test_another_users_trace_is_never_replayed(api: Api, key: str, llm: Any) -> 
     llm.default_reply = by_candidate({1: SORTED})
     trace = str(uuid.uuid4())
     first = api.call("OptimizeFunction", body_of("03_ai_optimize", n_candidates=1, trace_id=trace), key)
-    other, _ = create_key(KeyStore(), user_id=f"u-{uuid.uuid4().hex[:8]}", org_id=None, plan="pro",
-                          privacy_mode=False, label=None)  # fmt: skip
+    other, _ = create_key(
+        KeyStore(), user_id=f"u-{uuid.uuid4().hex[:8]}", org_id=None, plan="pro", privacy_mode=False, label=None
+    )
     llm.default_reply = by_candidate({1: IN_PLACE})
     rerun = api.call("OptimizeFunction", body_of("03_ai_optimize", n_candidates=1, rerun_trace_id=trace), other)
     assert rerun.status == 200 and rerun.body != first.body  # answered live, from the model
@@ -322,16 +331,25 @@ def test_nothing_is_stored_in_privacy_mode(api: Api, llm: Any, user_id: str) -> 
         ("OptimizeFunction", {"trace_id": "t"}, 422, "field 'source_code' is required"),
         ("OptimizeFunction", {"trace_id": "t", "source_code": "no fences here"}, 400, "no fenced code block"),
         ("OptimizeFunction", {"trace_id": "t", "source_code": "```python:a.py\ndef f(:\n```"}, 400, "a.py:1"),
-        ("OptimizeFunction", {"trace_id": "t", "source_code": "```java:A.java\nclass A {}\n```", "language": "java"},
-         422, "java is not supported yet"),
+        (
+            "OptimizeFunction",
+            {"trace_id": "t", "source_code": "```java:A.java\nclass A {}\n```", "language": "java"},
+            422,
+            "java is not supported yet",
+        ),
         ("RefinementFunction", {"not": "a list"}, 422, "field"),
         ("CodeRepairFunction", {"trace_id": "t", "optimization_id": "x"}, 422, "is required"),
-        ("AdaptiveOptimizeFunction", {"trace_id": "t", "original_source_code": SORTED, "candidates": []}, 422,
-         "candidates"),
+        (
+            "AdaptiveOptimizeFunction",
+            {"trace_id": "t", "original_source_code": SORTED, "candidates": []},
+            422,
+            "candidates",
+        ),
     ],
-)  # fmt: skip
-def test_bad_input_is_a_clear_json_4xx(api: Api, key: str, llm: Any, function_id: str, body: Any, status: int,
-                                       message: str) -> None:  # fmt: skip
+)
+def test_bad_input_is_a_clear_json_4xx(
+    api: Api, key: str, llm: Any, function_id: str, body: Any, status: int, message: str
+) -> None:
     reply = api.call(function_id, body, key)
     assert reply.status == status, reply.body
     assert message in reply.error
@@ -340,8 +358,14 @@ def test_bad_input_is_a_clear_json_4xx(api: Api, key: str, llm: Any, function_id
 
 def test_unknown_fields_and_the_clients_nulls_are_accepted(api: Api, key: str, llm: Any) -> None:
     llm.default_reply = by_candidate({1: SORTED})
-    body = body_of("03_ai_optimize", n_candidates=None, dependency_code=None, is_numerical_code=None,
-                   language_version=None, a_field_from_a_newer_client={"x": 1})  # fmt: skip
+    body = body_of(
+        "03_ai_optimize",
+        n_candidates=None,
+        dependency_code=None,
+        is_numerical_code=None,
+        language_version=None,
+        a_field_from_a_newer_client={"x": 1},
+    )
     assert api.call("OptimizeFunction", body, key).status == 200
 
 
@@ -386,3 +410,37 @@ def test_prompts_never_leak_placeholders(api: Api, key: str, llm: Any) -> None:
         assert "{{" not in text and "}}" not in text
         assert "```python:mypkg/util.py\nSCALE = 1\n```" in text  # the read-only context
         ast.parse(text.split("```python:mypkg/sorter.py\n", 1)[1].split("\n```", 1)[0])
+
+
+def test_only_optimize_counts_toward_the_plan_quota_once_per_trace(api: Api, key: str, llm: Any, user_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from aiservice.store.usage import UsageStore, month_of
+
+    llm.default_reply = by_candidate({1: SORTED}, default=SORTED)
+    trace = str(uuid.uuid4())
+    for _ in range(2):  # the client's optimize and line-profiler calls of one function share a trace
+        assert (
+            api.call("OptimizeFunction", body_of("03_ai_optimize", n_candidates=1, trace_id=trace), key).status == 200
+        )
+    assert (
+        api.call("OptimizeLineProfilerFunction", body_of("05_ai_optimize_line_profiler", n_candidates=1), key).status
+        == 200
+    )
+    assert api.call("RefinementFunction", body_of("06_ai_refinement"), key).status == 200
+    assert UsageStore().quota_used(user_id, month_of(datetime.now(UTC))) == 1
+
+
+def test_every_call_is_billed_to_the_users_daily_usage(api: Api, key: str, llm: Any, user_id: str) -> None:
+    from datetime import UTC, datetime
+
+    from aiservice.store.usage import UsageStore
+
+    llm.default_reply = by_candidate({}, default=SORTED)
+    assert api.call("OptimizeFunction", body_of("03_ai_optimize", n_candidates=4), key).status == 200
+    rows = UsageStore().daily_usage_of_user(user_id, datetime.now(UTC).date())
+    assert {(row["model"], row["call_type"], row["calls"]) for row in rows} == {
+        ("claude-sonnet-4-5", "optimize", 2),
+        ("azure/gpt-5", "optimize", 2),
+    }
+    assert all(row["cost_usd"] > 0 for row in rows)

@@ -5,7 +5,7 @@ def sort_list(arr):
     """A sorted copy of `arr`, smallest first; `arr` itself is left as it is."""
     arr = list(arr)
     n = len(arr)
-    for i in range(n):
+    for _ in range(n):
         for j in range(n - 1):
             if arr[j] > arr[j + 1]:
                 arr[j], arr[j + 1] = arr[j + 1], arr[j]

@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", help="DynamoDB endpoint (e.g. the local moto server)")
     parser.add_argument("--keys-table", help="default: $API_KEYS_TABLE")
     parser.add_argument("--usage-table", help="default: $USAGE_TABLE")
+    parser.add_argument("--features-table", help="default: $FEATURES_TABLE")
     commands = parser.add_subparsers(dest="command", required=True)
 
     create = commands.add_parser("create-key", help="create a key and print it once")
@@ -105,6 +106,28 @@ def _parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="a user's quota, allowance and daily usage for a month")
     usage.add_argument("--user", required=True, type=_identifier)
     usage.add_argument("--month", type=_month, help="default: this month (UTC)")
+
+    errors = commands.add_parser("errors", help="the errors of an optimization run, from the functions' logs")
+    errors.add_argument("--trace", required=True, help="the run's trace id")
+    groups = errors.add_mutually_exclusive_group()
+    groups.add_argument(
+        "--stack",
+        default=os.environ.get("STACK_NAME"),
+        help="the stack whose function log groups to search (default: $STACK_NAME)",
+    )
+    groups.add_argument(
+        "--log-group",
+        action="append",
+        dest="log_groups",
+        metavar="NAME",
+        help="a log group to search (repeatable), instead of the stack's",
+    )
+    errors.add_argument(
+        "--since-hours",
+        type=float,
+        default=14 * 24,
+        help="window when the trace's features item is gone (default: 14 days)",
+    )
     return parser
 
 
@@ -162,6 +185,29 @@ def run(args: argparse.Namespace) -> int:
         keys.set_org_llm(args.org, args.profile, args.byok_secret)
     elif args.command == "usage":
         _print(_usage_report(usage, args.user, args.month or month_of(now)))
+    elif args.command == "errors":
+        return _errors(args, now)
+    return 0
+
+
+def _errors(args: argparse.Namespace, now: datetime) -> int:
+    import boto3
+
+    from aiservice import run_errors
+    from aiservice.store.features import FeaturesStore
+
+    if not run_errors.TRACE_ID.fullmatch(args.trace):
+        print("a trace id is 1-200 of letters, digits and . _ : @ + -", file=sys.stderr)
+        return 2
+    logs = boto3.client("logs", region_name=get_settings().aws_region)
+    groups = args.log_groups or (run_errors.stack_log_groups(logs, args.stack) if args.stack else [])
+    if not groups:
+        print("no log groups to search: pass --stack NAME (or set STACK_NAME) or --log-group", file=sys.stderr)
+        return 2
+    item = FeaturesStore().get(args.trace)
+    start, end = run_errors.window(item.get("created_at") if item else None, timedelta(hours=args.since_hours), now)
+    errors = run_errors.run_errors(logs, args.trace, groups, start, end)
+    _print(run_errors.report(args.trace, errors, start, end))
     return 0
 
 
@@ -189,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["API_KEYS_TABLE"] = args.keys_table
     if args.usage_table:
         os.environ["USAGE_TABLE"] = args.usage_table
+    if args.features_table:
+        os.environ["FEATURES_TABLE"] = args.features_table
     get_settings.cache_clear()
     return run(args)
 

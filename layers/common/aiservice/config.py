@@ -50,6 +50,10 @@ class Settings(BaseModel):
     allowance_usd_pro: UsdLimit = Field(Decimal("200"), alias="PLAN_MONTHLY_ALLOWANCE_USD_PRO")
     allowance_usd_enterprise: UsdLimit = Field(None, alias="PLAN_MONTHLY_ALLOWANCE_USD_ENTERPRISE")
 
+    # Claude candidates sharing a cached prompt wait for the first to begin answering, so that they read the cache
+    # (a tenth of the input price) at the cost of that first answer's time to first token. False: all at once.
+    prompt_cache_priming: bool = Field(True, alias="PROMPT_CACHE_PRIMING")
+
     # Candidates per /ai/optimize request: the client asks for 3-7; more multiplies cost, not quality.
     max_candidates: int = Field(8, alias="MAX_CANDIDATES", ge=1, le=20)
 

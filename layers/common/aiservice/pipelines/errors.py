@@ -16,8 +16,9 @@ def record_run_errors(trace_id: str, call_type: str, errors: Sequence[tuple[str,
     if not errors:
         return
     for kind, detail in errors:
-        logger.info("optimization_error", extra={"trace_id": trace_id, "call_type": call_type, "kind": kind,
-                                                  "detail": detail})  # fmt: skip
+        logger.info(
+            "optimization_error", extra={"trace_id": trace_id, "call_type": call_type, "kind": kind, "detail": detail}
+        )
     metrics = EphemeralMetrics()
     metrics.add_dimension(name="call_type", value=call_type)
     for kind, count in Counter(kind for kind, _ in errors).items():

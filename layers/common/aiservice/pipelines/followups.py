@@ -29,7 +29,6 @@ from aiservice.pipelines.generation import (
 from aiservice.pipelines.optimize import parse_source, strategies
 from aiservice.pipelines.prompts import render, section
 from aiservice.pipelines.rerun import stored_or_live
-from aiservice.pipelines.scope import Scope
 from aiservice.pipelines.schemas import (
     AdaptiveRequest,
     CandidateOut,
@@ -39,6 +38,7 @@ from aiservice.pipelines.schemas import (
     RefinementsResponse,
     TestDiff,
 )
+from aiservice.pipelines.scope import Scope
 
 _MAX_DIFFS_SHOWN = 8
 _MAX_FIELD_CHARS = 3_000  # of one test's source or error in the repair prompt
@@ -54,30 +54,43 @@ def refine(items: Sequence[RefinementItem], scope: Scope) -> RefinementsResponse
 
     def live() -> RefinementsResponse:
         originals = [parse_source(item.original_source_code, item.language) for item in items]
-        bases = [overlay(original, item.optimized_source_code) for original, item in zip(originals, items)]
+        bases = [overlay(original, item.optimized_source_code) for original, item in zip(originals, items, strict=True)]
         route = route_for("refinement", scope.principal)
         conversations = [
-            [{"role": "system", "content": _refinement_prompt(item, original)},
-             {"role": "user", "content": render("refinement_user")}]
-            for item, original in zip(items, originals)
-        ]  # fmt: skip
-        results = run_calls(scope, route, "refinement", trace_id, spread(route, conversations),
-                            counts_toward_quota=False)  # fmt: skip
+            [
+                {"role": "system", "content": _refinement_prompt(item, original)},
+                {"role": "user", "content": render("refinement_user")},
+            ]
+            for item, original in zip(items, originals, strict=True)
+        ]
+        results = run_calls(
+            scope, route, "refinement", trace_id, spread(route, conversations), counts_toward_quota=False
+        )
         replies_or_raise(results, trace_id, "refinement")
         refinements: list[CandidateOut] = []
-        for item, original, base, result in zip(items, originals, bases, results):
+        for item, original, base, result in zip(items, originals, bases, results, strict=True):
             if isinstance(result, LLMResult):  # a refinement that changes nothing (or reverts) is dropped
                 refinements += candidates_from(
-                    original, [result], trace_id=trace_id, call_type="refinement", base=base,
-                    previous=[item.original_source_code], parent_id=item.optimization_id,
-                )  # fmt: skip
+                    original,
+                    [result],
+                    trace_id=trace_id,
+                    call_type="refinement",
+                    base=base,
+                    previous=[item.original_source_code],
+                    parent_id=item.optimization_id,
+                )
         return RefinementsResponse(refinements=refinements)
 
     return stored_or_live(
-        scope, trace_id=trace_id, rerun_trace_id=items[0].rerun_trace_id, endpoint="refinement",
-        key=",".join(item.optimization_id for item in items), counts_toward_quota=False,
-        response_type=RefinementsResponse, live=live,
-    )  # fmt: skip
+        scope,
+        trace_id=trace_id,
+        rerun_trace_id=items[0].rerun_trace_id,
+        endpoint="refinement",
+        key=",".join(item.optimization_id for item in items),
+        counts_toward_quota=False,
+        response_type=RefinementsResponse,
+        live=live,
+    )
 
 
 def _refinement_prompt(item: RefinementItem, original: CodeStringsMarkdown) -> str:
@@ -92,10 +105,10 @@ def _refinement_prompt(item: RefinementItem, original: CodeStringsMarkdown) -> s
         optimized_runtime=item.optimized_code_runtime or "unknown",
         speedup=item.speedup or "unknown",
         context_section=section("Read-only context (do not edit)", item.read_only_dependency_code),
-        original_profile_section=section("Line profile of the original", item.original_line_profiler_results,
-                                         fence=""),  # fmt: skip
-        optimized_profile_section=section("Line profile of their optimized version",
-                                          item.optimized_line_profiler_results, fence=""),  # fmt: skip
+        original_profile_section=section("Line profile of the original", item.original_line_profiler_results, fence=""),
+        optimized_profile_section=section(
+            "Line profile of their optimized version", item.optimized_line_profiler_results, fence=""
+        ),
         references_section=section("Where the function is called from", item.function_references, fence=""),
     )
 
@@ -115,32 +128,51 @@ def code_repair(request: CodeRepairRequest, scope: Scope) -> CandidateOut:
         (call,) = spread(route, [messages])
         # The call, and one retry round for edits that do not apply, whose conversation holds the first reply:
         # at most the first call's worst case again, plus its output read back as input (input is cheaper).
-        with reserved(scope, route, "code_repair", request.trace_id, 3 * call.worst_case_usd,
-                      counts_toward_quota=False) as context:  # fmt: skip
+        with reserved(
+            scope, route, "code_repair", request.trace_id, 3 * call.worst_case_usd, counts_toward_quota=False
+        ) as context:
             reply = call_within(call, context)
             files, problem = _apply_edits(base, reply.content)
             if problem is not None:
                 record_run_errors(request.trace_id, "code_repair", [("patch_failed", problem)])
-                retry = replace(call, messages=(*call.messages, {"role": "assistant", "content": reply.content},
-                                                {"role": "user", "content": render("repair_retry", error=problem)}))
+                retry = replace(
+                    call,
+                    messages=(
+                        *call.messages,
+                        {"role": "assistant", "content": reply.content},
+                        {"role": "user", "content": render("repair_retry", error=problem)},
+                    ),
+                )
                 reply = call_within(retry, context)
                 files, problem = _apply_edits(base, reply.content)
             if problem is not None:
                 raise NoValidCandidate(f"the model's edits did not apply after a retry: {problem}")
         explanation = xml_section(reply.content, "explanation") or "Repaired to match the original's behaviour."
-        patched = CodeStringsMarkdown(tuple(CodeString(block.path, files[_name(block, i)], block.language)
-                                            for i, block in enumerate(base.blocks)))  # fmt: skip
+        patched = CodeStringsMarkdown(
+            tuple(CodeString(block.path, files[_name(block, i)], block.language) for i, block in enumerate(base.blocks))
+        )
         as_reply = replace(reply, content=f"<explanation>{explanation}</explanation>\n{patched.emit()}")
         kept = candidates_from(
-            original, [as_reply], trace_id=request.trace_id, call_type="code_repair", base=base,
-            previous=[request.original_source_code, request.modified_source_code], parent_id=request.optimization_id,
-        )  # fmt: skip
+            original,
+            [as_reply],
+            trace_id=request.trace_id,
+            call_type="code_repair",
+            base=base,
+            previous=[request.original_source_code, request.modified_source_code],
+            parent_id=request.optimization_id,
+        )
         return _first_or_raise(kept, "code_repair")
 
     return stored_or_live(
-        scope, trace_id=request.trace_id, rerun_trace_id=request.rerun_trace_id, endpoint="code_repair",
-        key=request.optimization_id, counts_toward_quota=False, response_type=CandidateOut, live=live,
-    )  # fmt: skip
+        scope,
+        trace_id=request.trace_id,
+        rerun_trace_id=request.rerun_trace_id,
+        endpoint="code_repair",
+        key=request.optimization_id,
+        counts_toward_quota=False,
+        response_type=CandidateOut,
+        live=live,
+    )
 
 
 def _apply_edits(base: CodeStringsMarkdown, reply: str) -> tuple[dict[str, str], str | None]:
@@ -174,11 +206,16 @@ def _describe_diffs(diffs: Sequence[TestDiff]) -> str:
     parts = []
     for number, diff in enumerate(diffs[:_MAX_DIFFS_SHOWN], start=1):
         lines = [f"### Difference {number} ({diff.scope or 'unknown scope'})"]
-        lines.append(f"- original: {'passed' if diff.original_pass else 'failed'}"
-                     f"{_value(diff.original_value)}; their version: "
-                     f"{'passed' if diff.candidate_pass else 'failed'}{_value(diff.candidate_value)}")  # fmt: skip
-        for title, text in (("Test", diff.test_src_code), ("Error with their version", diff.candidate_pytest_error),
-                            ("Error with the original", diff.original_pytest_error)):  # fmt: skip
+        lines.append(
+            f"- original: {'passed' if diff.original_pass else 'failed'}"
+            f"{_value(diff.original_value)}; their version: "
+            f"{'passed' if diff.candidate_pass else 'failed'}{_value(diff.candidate_value)}"
+        )
+        for title, text in (
+            ("Test", diff.test_src_code),
+            ("Error with their version", diff.candidate_pytest_error),
+            ("Error with the original", diff.original_pytest_error),
+        ):
             if text and text.strip():
                 lines.append(f"{title}:\n```\n{_clip(text)}\n```")
         parts.append("\n".join(lines))
@@ -208,28 +245,47 @@ def adaptive_optimize(request: AdaptiveRequest, scope: Scope) -> CandidateOut:
         node = request.candidates[-1]
         base = overlay(original, node.source_code)
         route = route_for("adaptive_optimize", scope.principal)
-        angles = strategies(is_numerical=False)
+        language = original.blocks[0].language  # the client sends no `language` here: the code's own
+        angles = strategies(is_numerical=False, language=language)
         _, angle = angles[len(request.candidates) % len(angles)]
         messages = [
-            {"role": "system", "content": render(
-                "adaptive_system", language=request.language, first_path=original.blocks[0].path or "path/to/file",
-                original_source_code=request.original_source_code.strip(), attempts=_attempts(request.candidates))},
+            {
+                "role": "system",
+                "content": render(
+                    "adaptive_system",
+                    language=language,
+                    first_path=original.blocks[0].path or "path/to/file",
+                    original_source_code=request.original_source_code.strip(),
+                    attempts=_attempts(request.candidates),
+                ),
+            },
             {"role": "user", "content": render("adaptive_user", strategy=angle)},
-        ]  # fmt: skip
-        results = run_calls(scope, route, "adaptive_optimize", request.trace_id, spread(route, [messages]),
-                            counts_toward_quota=False)  # fmt: skip
+        ]
+        results = run_calls(
+            scope, route, "adaptive_optimize", request.trace_id, spread(route, [messages]), counts_toward_quota=False
+        )
         replies = replies_or_raise(results, request.trace_id, "adaptive_optimize")
         kept = candidates_from(
-            original, replies, trace_id=request.trace_id, call_type="adaptive_optimize", base=base,
+            original,
+            replies,
+            trace_id=request.trace_id,
+            call_type="adaptive_optimize",
+            base=base,
             previous=[request.original_source_code, *(c.source_code for c in request.candidates)],
             parent_id=node.optimization_id,
-        )  # fmt: skip
+        )
         return _first_or_raise(kept, "adaptive_optimize")
 
     return stored_or_live(
-        scope, trace_id=request.trace_id, rerun_trace_id=request.rerun_trace_id, endpoint="adaptive_optimize",
-        key=request.candidates[-1].optimization_id, counts_toward_quota=False, response_type=CandidateOut, live=live,
-    )  # fmt: skip
+        scope,
+        trace_id=request.trace_id,
+        rerun_trace_id=request.rerun_trace_id,
+        endpoint="adaptive_optimize",
+        key=request.candidates[-1].optimization_id,
+        counts_toward_quota=False,
+        response_type=CandidateOut,
+        live=live,
+    )
 
 
 def measured_gain(candidate: PathCandidate) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 from aiservice.access import metered
 from aiservice.code.candidates import Candidate, Target, postprocess
 from aiservice.code.markdown import CodeString, CodeStringsMarkdown
+from aiservice.config import get_settings
 from aiservice.llm.client import CallContext, call_llm, stream_llm, worst_case_usd
 from aiservice.llm.errors import LLMCallFailed
 from aiservice.llm.models import estimate_tokens, get_model
@@ -65,12 +66,17 @@ def reserved(
 ) -> Iterator[CallContext]:
     """The request admitted with `reserve_usd` held against its allowances, and the context its model calls bill
     to; what they cost is settled when the block ends, however it ends."""
-    with metered(scope.principal, trace_id=trace_id, estimate_usd=reserve_usd,
-                 counts_toward_quota=counts_toward_quota) as ledger:  # fmt: skip
+    with metered(
+        scope.principal, trace_id=trace_id, estimate_usd=reserve_usd, counts_toward_quota=counts_toward_quota
+    ) as ledger:
         yield CallContext(
-            call_type=call_type, trace_id=trace_id, principal=scope.principal, ledger=ledger,
-            deadline=scope.deadline, credentials=route.credentials,
-        )  # fmt: skip
+            call_type=call_type,
+            trace_id=trace_id,
+            principal=scope.principal,
+            ledger=ledger,
+            deadline=scope.deadline,
+            credentials=route.credentials,
+        )
 
 
 def run_calls(
@@ -97,16 +103,18 @@ async def _concurrently(
 ) -> list[LLMResult | BaseException]:
     """All calls at once, except that the Claude calls sharing a cacheable system prompt wait until the first of
     them has begun to answer (its prompt is then in the cache), so that they read it at a tenth of the price."""
-    primer = next((index for index, call in enumerate(calls) if _caches(call)), None)
-    if primer is None or sum(map(_caches, calls)) < 2:
+    caching = _caching(calls)
+    primer = next((index for index, caches in enumerate(caching) if caches), None)
+    if primer is None or sum(caching) < 2 or not get_settings().prompt_cache_priming:
         return await fan_out([_call(call, context) for call in calls], deadline)
     cached = asyncio.Event()
 
     async def first(call: ModelCall) -> LLMResult:
         result: LLMResult | None = None
         try:
-            async for item in stream_llm(call.messages, model=call.model, context=context, options=call.options,
-                                         fallbacks=call.fallbacks):  # fmt: skip
+            async for item in stream_llm(
+                call.messages, model=call.model, context=context, options=call.options, fallbacks=call.fallbacks
+            ):
                 if isinstance(item, str):
                     cached.set()
                 else:
@@ -122,20 +130,34 @@ async def _concurrently(
         return await _call(call, context)
 
     return await fan_out(
-        [first(call) if index == primer else after_primer(call) if _caches(call) else _call(call, context)
-         for index, call in enumerate(calls)],
+        [
+            first(call) if index == primer else after_primer(call) if caching[index] else _call(call, context)
+            for index, call in enumerate(calls)
+        ],
         deadline,
-    )  # fmt: skip
+    )
 
 
-def _caches(call: ModelCall) -> bool:
-    system = "".join(str(message.get("content")) for message in call.messages if message.get("role") == "system")
-    return call.options.cache_system is not None and estimate_tokens(system) >= MIN_CACHED_PROMPT_TOKENS
+def _caching(calls: Sequence[ModelCall]) -> list[bool]:
+    """Which calls mark a system prompt long enough to be cached. Each distinct prompt is estimated once: the
+    estimate walks the whole text (~2.5 ms for a prompt holding a 300-line module) and the calls share it."""
+    tokens: dict[str, int] = {}
+    caching = []
+    for call in calls:
+        if call.options.cache_system is None:
+            caching.append(False)
+            continue
+        system = "".join(str(message.get("content")) for message in call.messages if message.get("role") == "system")
+        if system not in tokens:
+            tokens[system] = estimate_tokens(system)
+        caching.append(tokens[system] >= MIN_CACHED_PROMPT_TOKENS)
+    return caching
 
 
 async def _call(call: ModelCall, context: CallContext) -> LLMResult:
-    return await call_llm(call.messages, model=call.model, context=context, options=call.options,
-                          fallbacks=call.fallbacks)  # fmt: skip
+    return await call_llm(
+        call.messages, model=call.model, context=context, options=call.options, fallbacks=call.fallbacks
+    )
 
 
 def replies_or_raise(results: Sequence[LLMResult | BaseException], trace_id: str, call_type: str) -> list[LLMResult]:

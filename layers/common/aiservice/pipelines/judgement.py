@@ -17,20 +17,23 @@ import difflib
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from aiservice.access import metered
+from aiservice.code.markdown import CodeStringsMarkdown
 from aiservice.errors import InvalidRequest
-from aiservice.llm.client import call_llm, worst_case_usd
+from aiservice.llm.client import CallContext, call_llm, worst_case_usd
 from aiservice.llm.errors import LLMCallFailed
 from aiservice.llm.routing import Route, route_for
 from aiservice.llm.runtime import DeadlineExceeded, fan_out, run
 from aiservice.llm.types import LLMResult
 from aiservice.observability import logger
 from aiservice.pipelines.errors import record_run_errors
-from aiservice.pipelines.generation import ModelCall, replies_or_raise, reserved, run_calls, spread
+from aiservice.pipelines.generation import ModelCall, replies_or_raise, run_calls, spread
 from aiservice.pipelines.prompts import render, section
 from aiservice.pipelines.schemas import (
     ExplainRequest,
@@ -55,15 +58,25 @@ MAX_SECTION_CHARS = 16_000
 
 
 def run_structured(
-    scope: Scope, route: Route, call_type: str, trace_id: str, calls: Sequence[ModelCall], schema: type[BaseModel]
+    scope: Scope,
+    route: Route,
+    call_type: str,
+    trace_id: str | None,
+    calls: Sequence[ModelCall],
+    schema: type[BaseModel],
 ) -> list[LLMResult | BaseException]:
-    """Like generation.run_calls, for calls with a structured reply: the reservation covers the repair round."""
+    """Like generation.run_calls, for calls with a structured reply: the reservation covers the repair round.
+    `trace_id` None: a request outside any optimization run (its cost is billed, not added to a trace)."""
     estimate = sum(
         (worst_case_usd(call.messages, model=call.model, options=call.options, fallbacks=call.fallbacks,
                         schema=schema) for call in calls),
         Decimal(0),
     )  # fmt: skip
-    with reserved(scope, route, call_type, trace_id, estimate, counts_toward_quota=False) as context:
+    with metered(scope.principal, trace_id=trace_id, estimate_usd=estimate, counts_toward_quota=False) as ledger:
+        context = CallContext(
+            call_type=call_type, trace_id=trace_id, principal=scope.principal, ledger=ledger,
+            deadline=scope.deadline, credentials=route.credentials,
+        )  # fmt: skip
         return run(
             fan_out(
                 [call_llm(call.messages, model=call.model, context=context, options=call.options,
@@ -186,52 +199,86 @@ def _tie_break(request: RankRequest, scope: Scope, close: list[int]) -> int | No
 # ---------------------------------------------------------------- explain
 
 # A figure: digits, optionally with thousands separators and decimals, not part of an identifier or a version
-# ("arr2", "x86_64"). Units may follow ("3.6μs", "12x", "45%").
-_FIGURE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\d,]*\.?\d)")
+# ("arr2", "x86_64"), and the unit that makes it a measurement claim, if one follows ("3.6μs", "12x", "45%").
+_FIGURE = re.compile(
+    r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?![\d,]*\.?\d)"
+    r"(\s?(?:%|x\b|×|times\b|(?:[nμµum]s|s|ms|sec|seconds?|(?:nano|micro|milli)seconds?)\b))?"
+)
 _LIST_MARKER = re.compile(r"^(\s*(?:[-*+]|\d{1,2}[.)])\s+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*_(\[\"'])")
+# Where measurements are: any figure of these is a measured one. Elsewhere (the code, the tests' code) only
+# figures written with a unit are.
+_MEASURED_FIELDS = (
+    "original_code_runtime", "optimized_code_runtime", "speedup", "original_line_profiler_results",
+    "optimized_line_profiler_results", "original_throughput", "optimized_throughput", "throughput_improvement",
+    "original_concurrency_ratio", "optimized_concurrency_ratio", "concurrency_improvement",
+)  # fmt: skip
+# The author's note is a model's claim, not a measurement: it grounds nothing.
+_NOT_EVIDENCE = {"trace_id", "optimization_id", "call_sequence", "original_explanation", "codeflash_version"}
 
 
 def normalize_figure(token: str) -> str | None:
     """'91,103' -> '91103', '10.90' -> '10.9', '012' -> '12'; None when it is not a number."""
     try:
-        value = Decimal(token.replace(",", ""))
+        value = Decimal(token.replace(",", "").rstrip(","))
     except InvalidOperation:
         return None
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
-def figures(text: str) -> set[str]:
-    return {figure for token in _FIGURE.findall(text) if (figure := normalize_figure(token.rstrip(",")))}
+def figures(text: str, *, claims_only: bool = False) -> set[str]:
+    """The figures in `text`, normalized; with claims_only, only those written with a unit."""
+    return {
+        figure
+        for number, unit in _FIGURE.findall(text)
+        if (unit or not claims_only) and (figure := normalize_figure(number)) is not None
+    }
 
 
-def allowed_figures(request: ExplainRequest) -> set[str]:
-    """Every figure the request carries, and the speed-up as a factor (91103% -> 911, 911.03, 912.03...)."""
-    carried = set()
-    for value in request.model_dump(exclude={"trace_id", "optimization_id", "call_sequence"}).values():
+@dataclass(frozen=True)
+class Grounds:
+    measured: set[str]  # what a figure with a unit (a claim about speed or time) may be
+    mentioned: set[str]  # what a bare figure (a line number, a constant in the code) may be
+
+
+def allowed_figures(request: ExplainRequest) -> Grounds:
+    """The request's figures: measured ones (the measurement fields, the figures with units in the annotated
+    tests, the speed-up as a factor: 91103% -> 911, 911.03, 912.03...) and merely mentioned ones (any field)."""
+    values = request.model_dump(exclude=_NOT_EVIDENCE)
+    mentioned: set[str] = set()
+    measured: set[str] = set()
+    for name, value in values.items():
         if isinstance(value, str):
-            carried |= figures(value)
+            mentioned |= figures(value)
+            measured |= figures(value, claims_only=name not in _MEASURED_FIELDS)
     percent = re.search(r"\d[\d,]*(?:\.\d+)?", request.speedup or "")
     if percent:
         gain = Decimal(percent.group(0).replace(",", "")) / 100
         for factor in (gain, gain + 1):
             for places in (0, 1, 2):
-                carried.add(format(round(factor, places).normalize(), "f"))
-    return carried
+                measured.add(format(round(factor, places).normalize(), "f"))
+    return Grounds(measured, mentioned | measured)
 
 
-def grounded(explanation: str, allowed: set[str]) -> tuple[str, list[str]]:
+def ungrounded(sentence: str, grounds: Grounds) -> bool:
+    for number, unit in _FIGURE.findall(sentence):
+        figure = normalize_figure(number)
+        if figure is not None and figure not in (grounds.measured if unit else grounds.mentioned):
+            return True
+    return False
+
+
+def grounded(explanation: str, grounds: Grounds) -> tuple[str, list[str]]:
     """The explanation without the sentences whose figures the request does not carry; and those sentences."""
     kept_lines: list[str] = []
     dropped: list[str] = []
     for line in explanation.splitlines():
         marker_match = _LIST_MARKER.match(line)
         marker = marker_match.group(1) if marker_match else ""
-        body = line[len(marker):]
+        body = line[len(marker) :]
         kept = []
         for sentence in _SENTENCE_END.split(body):
-            if figures(sentence) - allowed:
+            if ungrounded(sentence, grounds):
                 dropped.append(sentence.strip())
             else:
                 kept.append(sentence)
@@ -268,32 +315,35 @@ def explain(request: ExplainRequest, scope: Scope) -> ExplainResponse:
         raise InvalidRequest("fields 'source_code' and 'optimized_code' are identical: there is nothing to explain")
     profiles = ""
     if (request.original_line_profiler_results or "").strip() or (request.optimized_line_profiler_results or ""):
-        profiles = (
-            section("Line profile of the original", _clip(request.original_line_profiler_results))
-            + section("Line profile of the optimized code", _clip(request.optimized_line_profiler_results))
+        profiles = section("Line profile of the original", _clip(request.original_line_profiler_results)) + section(
+            "Line profile of the optimized code", _clip(request.optimized_line_profiler_results)
         )
     user = render(
         "explain_user",
         diff=_clip(diff, MAX_DIFF_CHARS),
-        measurements=_measurements([
-            ("runtime of the original", request.original_code_runtime),
-            ("runtime of the optimized code", request.optimized_code_runtime),
-            ("speed-up", request.speedup),
-            ("accepted for", request.acceptance_reason),
-            ("throughput before", request.original_throughput),
-            ("throughput after", request.optimized_throughput),
-            ("throughput improvement", request.throughput_improvement),
-            ("concurrency ratio before", request.original_concurrency_ratio),
-            ("concurrency ratio after", request.optimized_concurrency_ratio),
-            ("concurrency improvement", request.concurrency_improvement),
-        ]),
+        measurements=_measurements(
+            [
+                ("runtime of the original", request.original_code_runtime),
+                ("runtime of the optimized code", request.optimized_code_runtime),
+                ("speed-up", request.speedup),
+                ("accepted for", request.acceptance_reason),
+                ("throughput before", request.original_throughput),
+                ("throughput after", request.optimized_throughput),
+                ("throughput improvement", request.throughput_improvement),
+                ("concurrency ratio before", request.original_concurrency_ratio),
+                ("concurrency ratio after", request.optimized_concurrency_ratio),
+                ("concurrency improvement", request.concurrency_improvement),
+            ]
+        ),
         profiles_section=profiles,
         tests_section=section("Tests, annotated with runtimes before -> after", _clip(request.annotated_tests)),
         note_section=section("The author's note (a hint, not evidence)", _clip(request.original_explanation, 4_000)),
         references_section=section("Where the function is called", _clip(request.function_references, 4_000)),
     )
     route = route_for("explain", scope.principal)
-    calls = spread(route, [_conversation(render("explain_system"), user)])
+    # No `language` field here (contract §2.11): the flat code's file headers say it.
+    language = next((block.language for block in CodeStringsMarkdown.parse_flat(request.source_code).blocks), None)
+    calls = spread(route, [_conversation(render("explain_system", language=language), user)])
     results = run_calls(scope, route, "explain", request.trace_id, calls, counts_toward_quota=False)
     (reply,) = replies_or_raise(results, request.trace_id, "explain")
     text, dropped = grounded(_unwrap(reply.content), allowed_figures(request))
@@ -340,14 +390,16 @@ def review(request: ReviewRequest, scope: Scope) -> ReviewResponse:
         language=language,
         original_code=_clip(request.original_code, 24_000),
         optimized_code=_clip(request.optimized_code, 24_000),
-        measurements=_measurements([
-            ("runtime of the original", request.original_runtime),
-            ("runtime of the optimized code", request.optimized_runtime),
-            ("speed-up", request.speedup),
-            ("benchmark loops", request.loop_count),
-            ("coverage of the function by the tests", request.coverage_message),
-            ("benchmarks", str(request.benchmark_details)[:2_000] if request.benchmark_details else None),
-        ]),
+        measurements=_measurements(
+            [
+                ("runtime of the original", request.original_runtime),
+                ("runtime of the optimized code", request.optimized_runtime),
+                ("speed-up", request.speedup),
+                ("benchmark loops", request.loop_count),
+                ("coverage of the function by the tests", request.coverage_message),
+                ("benchmarks", str(request.benchmark_details)[:2_000] if request.benchmark_details else None),
+            ]
+        ),
         explanation_section=section("The author's explanation", _clip(request.explanation, 4_000)),
         existing_tests_section=section("Existing tests of the project", _clip(request.existing_tests)),
         replay_tests_section=section("Replay tests (recorded real calls)", _clip(request.replay_tests)),
@@ -355,7 +407,7 @@ def review(request: ReviewRequest, scope: Scope) -> ReviewResponse:
         callers_section=section("Callers of the function", _clip(request.calling_fn_details, 8_000)),
     )
     route = route_for("optimization_review", scope.principal)
-    calls = spread(route, [_conversation(render("review_system"), user)])[:1]
+    calls = spread(route, [_conversation(render("review_system", language=language), user)])[:1]
     (result,) = run_structured(scope, route, "optimization_review", request.trace_id, calls, ReviewVerdict)
     if not isinstance(result, LLMResult):
         if not isinstance(result, (LLMCallFailed, DeadlineExceeded)):

@@ -14,8 +14,8 @@ from aiservice.llm.routing import route_for
 from aiservice.pipelines.generation import candidates_from, replies_or_raise, run_calls, spread
 from aiservice.pipelines.prompts import render, section
 from aiservice.pipelines.rerun import stored_or_live
-from aiservice.pipelines.scope import Scope
 from aiservice.pipelines.schemas import OptimizationsResponse, OptimizeRequest
+from aiservice.pipelines.scope import Scope
 from aiservice.store.features import FeaturesStore
 
 DEFAULT_CANDIDATES = 5
@@ -23,20 +23,76 @@ _STANDARD_LIBRARY_ONLY = "Use only the standard library and the modules the code
 
 # One angle per candidate, in this order; `numerical` ones only for numerical code.
 _STRATEGIES = (
-    ("algorithm", "a better algorithm or data structure: lower the complexity class of the hot path (a set or "
-                  "dict instead of repeated scans, sorting once instead of searching many times, a heap, a "
-                  "two-pointer pass)."),
-    ("repeated_work", "avoid repeated work: hoist invariant computations out of loops, compute once what is "
-                      "computed many times, exit early, make fewer passes over the data."),
-    ("builtins", "move work from interpreted loops into built-ins and the standard library (sorted, sum, min/max "
-                 "with key, any/all, str.join, itertools, collections, bisect, math), which run in C."),
-    ("vectorise", "vectorise: express the loops as whole-array operations of the numerical library the code "
-                  "already uses, keeping dtypes and exact float results."),
-    ("allocation", "cut allocation and copying: no temporary lists where an iterator does, preallocate, build "
-                   "strings with join, avoid copying inputs, reuse buffers."),
-    ("hot_loop", "tighten the hottest loop itself: bind attribute and global lookups to locals, move checks out "
-                 "of the loop, replace exceptions used for control flow, specialise the common case."),
+    (
+        "algorithm",
+        "a better algorithm or data structure: lower the complexity class of the hot path (a set or "
+        "dict instead of repeated scans, sorting once instead of searching many times, a heap, a "
+        "two-pointer pass).",
+    ),
+    (
+        "repeated_work",
+        "avoid repeated work: hoist invariant computations out of loops, compute once what is "
+        "computed many times, exit early, make fewer passes over the data.",
+    ),
+    (
+        "builtins",
+        "move work from interpreted loops into built-ins and the standard library (sorted, sum, min/max "
+        "with key, any/all, str.join, itertools, collections, bisect, math), which run in C.",
+    ),
+    (
+        "vectorise",
+        "vectorise: express the loops as whole-array operations of the numerical library the code "
+        "already uses, keeping dtypes and exact float results.",
+    ),
+    (
+        "allocation",
+        "cut allocation and copying: no temporary lists where an iterator does, preallocate, build "
+        "strings with join, avoid copying inputs, reuse buffers.",
+    ),
+    (
+        "hot_loop",
+        "tighten the hottest loop itself: bind attribute and global lookups to locals, move checks out "
+        "of the loop, replace exceptions used for control flow, specialise the common case.",
+    ),
 )
+# The same angles in JavaScript and TypeScript terms (V8: built-ins, Set/Map, typed arrays, monomorphic loops).
+_SCRIPT_STRATEGIES = (
+    (
+        "algorithm",
+        "a better algorithm or data structure: lower the complexity class of the hot path (a Set or "
+        "Map instead of repeated array scans with includes/indexOf/find, sorting once instead of "
+        "searching many times, a heap, a two-pointer pass).",
+    ),
+    (
+        "repeated_work",
+        "avoid repeated work: hoist invariant computations out of loops, compute once what is "
+        "computed many times, exit early, make one pass instead of chained map/filter/reduce.",
+    ),
+    (
+        "builtins",
+        "let the engine's built-ins do the work of hand-written loops: Array.prototype.sort with a "
+        "numeric comparator, Set and Map, Array.prototype.join instead of string += in a loop, "
+        "Math.min/max over a loop (never spread over a large array), typed arrays for numeric data.",
+    ),
+    (
+        "vectorise",
+        "numeric arrays: store them in typed arrays (Float64Array, Int32Array) and run plain indexed "
+        "loops over them, keeping exact float results and the return type the callers get.",
+    ),
+    (
+        "allocation",
+        "cut allocation and copying: no intermediate arrays from chained map/filter/slice/concat or "
+        "spread where one loop does, preallocate, avoid copying inputs, create no closures or "
+        "objects inside the hot loop.",
+    ),
+    (
+        "hot_loop",
+        "tighten the hottest loop for the JIT: an indexed `for` loop instead of forEach or for...of "
+        "there, locals for repeated property lookups and `.length`, checks and try/catch moved out of "
+        "the loop, values of one type and one object shape (monomorphic), the common case first.",
+    ),
+)
+_STRATEGIES_BY_LANGUAGE = {"javascript": _SCRIPT_STRATEGIES, "typescript": _SCRIPT_STRATEGIES}
 _NUMERICAL_ONLY = {"vectorise"}
 
 _JIT_STRATEGIES = (
@@ -86,8 +142,9 @@ def _first_pass(request: OptimizeRequest, scope: Scope, kind: _Kind) -> Optimiza
             for number in range(count)
         ]
         calls = spread(route, conversations)
-        results = run_calls(scope, route, kind.call_type, request.trace_id, calls,
-                            counts_toward_quota=kind.counts_toward_quota)  # fmt: skip
+        results = run_calls(
+            scope, route, kind.call_type, request.trace_id, calls, counts_toward_quota=kind.counts_toward_quota
+        )
         if kind is _OPTIMIZE:  # the cost report counts optimization runs (and their successes) per trace
             FeaturesStore().record_run(request.trace_id, scope.principal.user_id, scope.principal.org_id)
         replies = replies_or_raise(results, request.trace_id, kind.call_type)
@@ -96,9 +153,15 @@ def _first_pass(request: OptimizeRequest, scope: Scope, kind: _Kind) -> Optimiza
         )
 
     return stored_or_live(
-        scope, trace_id=request.trace_id, rerun_trace_id=request.rerun_trace_id, endpoint=kind.endpoint, key="",
-        counts_toward_quota=kind.counts_toward_quota, response_type=OptimizationsResponse, live=live,
-    )  # fmt: skip
+        scope,
+        trace_id=request.trace_id,
+        rerun_trace_id=request.rerun_trace_id,
+        endpoint=kind.endpoint,
+        key="",
+        counts_toward_quota=kind.counts_toward_quota,
+        response_type=OptimizationsResponse,
+        live=live,
+    )
 
 
 def parse_source(markdown: str, language: str) -> CodeStringsMarkdown:
@@ -119,25 +182,30 @@ def candidate_count(requested: int | None) -> int:
     return min(DEFAULT_CANDIDATES if requested is None else requested, get_settings().max_candidates)
 
 
-def strategies(is_numerical: bool) -> list[tuple[str, str]]:
-    return [(name, text) for name, text in _STRATEGIES if is_numerical or name not in _NUMERICAL_ONLY]
+def strategies(is_numerical: bool, language: str = "python") -> list[tuple[str, str]]:
+    angles = _STRATEGIES_BY_LANGUAGE.get(language.lower(), _STRATEGIES)
+    return [(name, text) for name, text in angles if is_numerical or name not in _NUMERICAL_ONLY]
 
 
 def _system_prompt(request: OptimizeRequest, original: CodeStringsMarkdown, kind: _Kind) -> str:
     profile = ""
     if kind is _LINE_PROFILER:
-        profile = render("line_profiler_section", profile=(request.line_profiler_results or "").strip())
+        profile = render(
+            "line_profiler_section", language=request.language, profile=(request.line_profiler_results or "").strip()
+        )
     return render(
         "optimize_system",
         language=request.language,
-        language_version=f"{request.language} {request.language_version or '(version not given)'}",
+        language_version=request.language_version or "(version not given)",
         first_path=original.blocks[0].path or "path/to/file",
         source_code=request.source_code.strip(),
         context_section=section("Read-only context (do not edit)", request.dependency_code),
         profile_section=profile,
         dependency_rule=(
             "You may import the JIT library the angle names; otherwise use only the standard library and the "
-            "modules the code already imports." if kind is _JIT else _STANDARD_LIBRARY_ONLY
+            "modules the code already imports."
+            if kind is _JIT
+            else _STANDARD_LIBRARY_ONLY
         ),
     )
 
@@ -145,6 +213,6 @@ def _system_prompt(request: OptimizeRequest, original: CodeStringsMarkdown, kind
 def _user_prompt(request: OptimizeRequest, kind: _Kind, number: int) -> str:
     if kind is _JIT:
         return render("jit_user", number=str(number + 1), strategy=_JIT_STRATEGIES[number % len(_JIT_STRATEGIES)])
-    angles = strategies(bool(request.is_numerical_code))
+    angles = strategies(bool(request.is_numerical_code), request.language)
     _, text = angles[number % len(angles)]
     return render("optimize_user", number=str(number + 1), strategy=text)

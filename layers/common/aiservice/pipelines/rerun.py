@@ -38,12 +38,17 @@ def stored_or_live(
     if rerun_trace_id:
         stored = store.get(principal.user_id, rerun_trace_id, endpoint, key)
         if stored is not None:
-            with metered(principal, trace_id=trace_id, estimate_usd=Decimal(0), counts_toward_quota=counts_toward_quota):
-                logger.info("rerun answered from stored results", extra={"rerun_trace_id": rerun_trace_id,
-                                                                         "endpoint": endpoint})  # fmt: skip
+            with metered(
+                principal, trace_id=trace_id, estimate_usd=Decimal(0), counts_toward_quota=counts_toward_quota
+            ):
+                logger.info(
+                    "rerun answered from stored results", extra={"rerun_trace_id": rerun_trace_id, "endpoint": endpoint}
+                )
             return response_type.model_validate(stored)
-        logger.info("rerun found no stored results; answering live", extra={"rerun_trace_id": rerun_trace_id,
-                                                                            "endpoint": endpoint})  # fmt: skip
+        logger.info(
+            "rerun found no stored results; answering live",
+            extra={"rerun_trace_id": rerun_trace_id, "endpoint": endpoint},
+        )
     body = live()
     if not principal.privacy_mode:
         store.put(principal.user_id, trace_id, endpoint, key, body.model_dump(mode="json"))

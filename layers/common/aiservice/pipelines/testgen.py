@@ -61,44 +61,45 @@ _FOCUS = (
 @dataclass(frozen=True)
 class _Framework:
     rules: str
-    fence_tag: str
+    fence_tag: str | None  # None: the language's own name (javascript, typescript)
     raises_idiom: str
     import_style: str  # "python": `from m import name`; "script": from the request's module system
 
 
+_PYTHON, _SCRIPT = "python", "script"
 _FRAMEWORKS: dict[str, _Framework] = {
     "pytest": _Framework(
-        "Plain pytest: module-level `test_*` functions, bare `assert`, `pytest.raises` for expected exceptions; "
-        "`pytest.mark.parametrize` is fine. No fixtures beyond pytest's own, no conftest, no other plugins.",
-        "python",
-        "pytest.raises(...)",
-        "python",
-    ),  # fmt: skip
+        rules="Plain pytest: module-level `test_*` functions, bare `assert`, `pytest.raises` for expected "
+        "exceptions; `pytest.mark.parametrize` is fine. No fixtures beyond pytest's own, no conftest, no plugins.",
+        fence_tag="python",
+        raises_idiom="pytest.raises(...)",
+        import_style=_PYTHON,
+    ),
     "unittest": _Framework(
-        "unittest: `unittest.TestCase` subclasses with `test_*` methods and the `self.assert*` methods; no "
+        rules="unittest: `unittest.TestCase` subclasses with `test_*` methods and the `self.assert*` methods; no "
         "pytest import, no `if __name__ == '__main__'` block.",
-        "python",
-        "self.assertRaises(...)",
-        "python",
-    ),  # fmt: skip
+        fence_tag="python",
+        raises_idiom="self.assertRaises(...)",
+        import_style=_PYTHON,
+    ),
     "jest": _Framework(
-        "jest: `describe` and `test` (or `it`) with `expect`; jest's globals need no import.",
-        "javascript",
-        "expect(() => ...).toThrow()",
-        "script",
-    ),  # fmt: skip
+        rules="jest: `describe` and `test` (or `it`) with `expect`; jest's globals need no import.",
+        fence_tag=None,
+        raises_idiom="expect(() => ...).toThrow()",
+        import_style=_SCRIPT,
+    ),
     "vitest": _Framework(
-        "vitest: import `describe`, `test` and `expect` from 'vitest'; no jest globals.",
-        "javascript",
-        "expect(() => ...).toThrow()",
-        "script",
-    ),  # fmt: skip
+        rules="vitest: import `describe`, `test` and `expect` from 'vitest'; no jest globals.",
+        fence_tag=None,
+        raises_idiom="expect(() => ...).toThrow()",
+        import_style=_SCRIPT,
+    ),
     "mocha": _Framework(
-        "mocha: `describe` and `it` with node's `assert` module (`assert.deepStrictEqual`, `assert.throws`).",
-        "javascript",
-        "assert.throws(() => ...)",
-        "script",
-    ),  # fmt: skip
+        rules="mocha: `describe` and `it` with node's `assert` module (`assert.deepStrictEqual`, `assert.throws`).",
+        fence_tag=None,
+        raises_idiom="assert.throws(() => ...)",
+        import_style=_SCRIPT,
+    ),
 }
 
 
@@ -128,8 +129,8 @@ class _Tests:
             raise InvalidRequest("field 'qualified_name' is missing and function_to_optimize does not name one")
         target = language.tests_target(request.module_path, qualified_name, tuple(request.helper_function_names))
         framework = _FRAMEWORKS.get(request.test_framework) or _Framework(
-            f"{request.test_framework}: use only its own API.", language.tags[0], "the framework's raises check",
-            "script",
+            rules=f"{request.test_framework}: use only its own API.", fence_tag=None,
+            raises_idiom="the framework's own check for a raised error", import_style=_SCRIPT,
         )  # fmt: skip
         instrument = None
         # Python tests come back instrumented by the server (contract §5); the client instruments the others
@@ -158,7 +159,7 @@ class _Tests:
             "qualified_name": name,
             "module_path": request.module_path,
             "framework_rules": self.framework.rules,
-            "fence_tag": self.framework.fence_tag,
+            "fence_tag": self.framework.fence_tag or self.language.tags[0],
             "import_line": _import_line(self.framework, request, top_level),
             "test_timeout": str(request.test_timeout or 15),
         }
@@ -198,7 +199,7 @@ def _supported(name: str) -> LanguageSupport:
 
 
 def _import_line(framework: _Framework, request: TestsForRequest, name: str) -> str:
-    if framework.import_style == "python":
+    if framework.import_style == _PYTHON:
         return f"from {request.module_path} import {name}"
     if (request.module_system or "").lower() == "commonjs":
         return f"const {{ {name} }} = require('{request.module_path}');"

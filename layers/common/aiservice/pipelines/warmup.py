@@ -30,6 +30,7 @@ def warm_up(call_types: Iterable[str]) -> list[str]:
             model = get_model(name)
             if model.provider == "azure":  # its key is a secret: read on the first call, never into a snapshot
                 from aiservice.llm.providers import openai_chat  # noqa: F401
+
                 continue
             try:
                 provider_for(model)
@@ -38,6 +39,8 @@ def warm_up(call_types: Iterable[str]) -> list[str]:
             ready.append(model.id)
     for path in prompts.FOLDER.glob("*.md"):
         prompts.template(path.stem)
+    for path in prompts.FOLDER.glob("*/*.md"):  # the languages' own versions
+        prompts.template(path.stem, path.parent.name)
     return ready
 
 

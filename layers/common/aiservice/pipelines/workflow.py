@@ -20,7 +20,7 @@ from aiservice.errors import NoValidCandidate
 from aiservice.llm.errors import LLMCallFailed
 from aiservice.llm.routing import route_for
 from aiservice.llm.types import LLMResult
-from aiservice.pipelines.errors import record_run_errors
+from aiservice.observability import logger
 from aiservice.pipelines.generation import spread
 from aiservice.pipelines.judgement import run_structured
 from aiservice.pipelines.prompts import render
@@ -80,10 +80,10 @@ def workflow_gen(request: WorkflowGenRequest, scope: Scope) -> WorkflowGenRespon
         files=files_section(request.repo_files),
     )
     conversation = [{"role": "system", "content": render("workflow_system")}, {"role": "user", "content": user}]
-    (result,) = run_structured(scope, route, "workflow_gen", "workflow-gen", spread(route, [conversation])[:1],
-                               WorkflowPlan)  # fmt: skip
+    # Not part of an optimization run: no trace to bill to or to log errors under.
+    (result,) = run_structured(scope, route, "workflow_gen", None, spread(route, [conversation])[:1], WorkflowPlan)
     if not isinstance(result, LLMResult):
-        record_run_errors("workflow-gen", "workflow_gen", [("model_call_failed", f"{type(result).__name__}: {result}")])
+        logger.warning("workflow-gen: no usable answer", extra={"error": f"{type(result).__name__}: {result}"[:500]})
         if isinstance(result, LLMCallFailed):
             raise NoValidCandidate(f"no usable workflow steps from the model: {result}")
         raise result
@@ -130,13 +130,27 @@ def layout(tree: dict[str, Any], depth: int = 0, limit: list[int] | None = None)
 # ---------------------------------------------------------------- YAML, written without a YAML library
 
 
+# What YAML allows unescaped in a stream (besides tab, LF, CR): everything else is written as \uXXXX.
+# NEL and the Unicode line and paragraph separators are line breaks to YAML 1.1 (folded to a space in a quoted
+# scalar), and a BOM may be dropped: escaped as well.
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def scalar(value: str | int | float | bool) -> str:
-    """A YAML scalar: booleans and numbers as such, strings double-quoted with JSON's escapes."""
+    """A YAML scalar: booleans and numbers as such, strings double-quoted with JSON's escapes (valid YAML
+    double-quoted escapes), characters YAML does not allow in a stream escaped too."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
 
 
 def _block(value: str, indent: int) -> str:
@@ -145,6 +159,7 @@ def _block(value: str, indent: int) -> str:
     if (
         "\r" in value
         or "\t" in value
+        or _NOT_PRINTABLE.search(value)
         or value[:1].isspace()
         or any(line != line.rstrip() for line in lines)
         or value.endswith("\n\n")

@@ -5,8 +5,8 @@
         function puts in S3), and prints each day's summary.
     python -m aiservice.report seed-demo [--endpoint-url URL] [--month 2026-11] [--out DIR]
         seeds a month of demo usage (several users, orgs, models, call types, cache reads, successes) and
-        writes the report of its last day. Without --endpoint-url it starts an in-memory moto DynamoDB with
-        the template's tables (needs the `local` extra, as `make run` does).
+        writes the report of its last day. Without --endpoint-url it runs moto in this process with the
+        template's tables (needs the `local` extra, as `make run` does), so nothing else has to be running.
 """
 
 from __future__ import annotations
@@ -60,22 +60,27 @@ def write_range(first: date, last: date, out: Path, factor: Decimal, quiet: bool
     return folders
 
 
-def _local_moto() -> str:
-    """An in-memory moto DynamoDB with the template's tables (local runs only)."""
+def _in_process_moto() -> str:
+    """moto in this process (no server) with the template's tables: the quickest local demo."""
     try:
-        from devserver.dynamo import create_tables, dynamodb_client, start_moto_server
+        from moto import mock_aws
+
+        from devserver.dynamo import create_tables, dynamodb_client
         from devserver.template import Stack
-    except ImportError as error:  # pragma: no cover - outside the repository checkout
-        raise SystemExit(f"seed-demo without --endpoint-url needs the repository's devserver: {error}") from None
+    except ImportError as error:  # pragma: no cover - outside the repository checkout / without the local extra
+        raise SystemExit(f"seed-demo without --endpoint-url needs moto and the repository's devserver: {error}") from None
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
+        os.environ.setdefault(name, value)
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    mock_aws().start()
     root = Path(__file__).resolve().parents[4]
-    server = start_moto_server("127.0.0.1", 0)
-    create_tables(dynamodb_client(server.url), Stack.load(root / "template.yaml"))
-    return str(server.url)
+    create_tables(dynamodb_client(region=os.environ.get("AWS_REGION", "us-east-1")), Stack.load(root / "template.yaml"))
+    return "moto in this process"
 
 
 def seed_demo_command(args: argparse.Namespace) -> int:
-    endpoint = args.endpoint_url or _local_moto()
-    _configure(endpoint)
+    endpoint = args.endpoint_url or _in_process_moto()
+    _configure(args.endpoint_url)
     from aiservice.report.demo import seed_demo
 
     year, month = (int(part) for part in args.month.split("-"))
@@ -98,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["seed-demo"]:
         parser = argparse.ArgumentParser(prog="python -m aiservice.report seed-demo")
-        parser.add_argument("--endpoint-url", help="DynamoDB endpoint (default: a new in-memory moto)")
+        parser.add_argument("--endpoint-url", help="DynamoDB endpoint, e.g. make run's moto (default: moto in-process)")
         parser.add_argument("--month", default="2026-11", help="YYYY-MM to fill")
         parser.add_argument("--days", type=int, default=28, help="days of the month to fill")
         parser.add_argument("--seed", type=int, default=7)

@@ -13,18 +13,21 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aiservice.errors import AllowanceExhausted
 from aiservice.llm.cost import cost_of
+from aiservice.store.dynamo import dynamodb_client
 from aiservice.store.features import FeaturesStore
 from aiservice.store.usage import Admission, UsageLine, UsageStore
 
 # (user, org, plan allowance, activity: traces per day)
 DEMO_USERS: tuple[tuple[str, str | None, Decimal | None, int], ...] = (
-    ("alice", "acme", Decimal("200"), 6),
-    ("bob", "acme", Decimal("200"), 4),
-    ("carol", "globex", Decimal("200"), 5),
-    ("dave", "globex", Decimal("200"), 2),
-    ("erin", "initech", None, 3),
+    ("alice", "acme", Decimal("200"), 2),
+    ("bob", "acme", Decimal("200"), 1),
+    ("carol", "globex", Decimal("200"), 2),
+    ("dave", "globex", Decimal("200"), 1),
+    ("erin", "initech", None, 1),
     ("frank", None, Decimal("5"), 1),
 )
 DEMO_ORG_ALLOWANCES = {"acme": Decimal("500"), "globex": Decimal("150")}
@@ -37,6 +40,34 @@ _CALLS: dict[str, tuple[str, int, int, float]] = {
     "ranking": ("azure/gpt-5", 5_000, 800, 0.5),
 }
 _ORG_OPTIMIZER = {"globex": "claude-opus-4-5", "initech": "azure/gpt-5"}
+
+
+class SequentialWrites:
+    """A DynamoDB client whose TransactWriteItems runs its items one by one (UpdateItem, PutItem, DeleteItem).
+
+    moto copies its whole state on every transaction and keeps it, so a month of transactions takes minutes and
+    gigabytes; the demo needs the items the service writes, not the atomicity. A failed condition raises
+    ConditionalCheckFailedException (items before it stay written). Local demo data only.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:  # noqa: N803
+        for action in TransactItems:
+            ((kind, request),) = action.items()
+            if kind == "Update":
+                self._client.update_item(**request)
+            elif kind == "Put":
+                self._client.put_item(**request)
+            elif kind == "Delete":
+                self._client.delete_item(**request)
+            else:
+                raise ValueError(f"SequentialWrites does not run {kind}")
+        return {}
 
 
 @dataclass
@@ -84,7 +115,9 @@ def seed_demo(
 ) -> SeedSummary:
     """Usage for every day from first_day to last_day; the last day has a spike (an anomaly to report)."""
     rng = random.Random(seed)
-    usage = usage or UsageStore()
+    if usage is None:
+        client = SequentialWrites(dynamodb_client())
+        usage, features = UsageStore(client=client), FeaturesStore(client=client)
     features = features or FeaturesStore()
     summary = SeedSummary()
     day = first_day
@@ -93,13 +126,14 @@ def seed_demo(
         for user, org, allowance, activity in DEMO_USERS:
             traces = max(0, round(activity * (0.4 if weekend else 1.0) * rng.uniform(0.5, 1.5)))
             if day == last_day and user == "carol":
-                traces *= 5  # the drifting user the report should flag
+                traces = 16  # the drifting user the report should flag
             for index in range(traces):
                 moment = datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC) + timedelta(minutes=7 * index + 1)
                 trace_id = str(uuid.UUID(int=rng.getrandbits(128)))
                 summary.traces += 1
                 features.record_run(trace_id, user, org, now=moment)
-                for request, call_types in enumerate((("optimize", "ranking", "explanation"), ("testgen", "refinement"))):
+                # one request per trace keeps the demo quick on moto (the service makes one per endpoint call)
+                for request, call_types in enumerate((("optimize", "ranking", "explanation", "testgen", "refinement"),)):
                     lines = []
                     for call_type in call_types:
                         model, tokens_in, tokens_out, cached = _CALLS[call_type]
@@ -135,7 +169,7 @@ def seed_demo(
                             ),
                             now=when,
                         )
-                    except AllowanceExhausted:  # frank's $5 runs out: the service refuses him too
+                    except (AllowanceExhausted, ClientError):  # frank's $5 runs out: the service refuses him
                         summary.refused += 1
                         continue
                     summary.cost_usd += usage.settle(reservation, lines, now=when)

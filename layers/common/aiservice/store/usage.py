@@ -5,6 +5,9 @@ The hot path of an authenticated call makes two requests, each a single Transact
   reserved against the user's and the org's monthly allowance. All conditions hold together or nothing is
   written, so concurrent requests can never spend past an allowance or slip past a limit.
 - `settle`: the reservation turned into the real cost (the unused part handed back) and the daily aggregates.
+A reservation also writes a marker item in the admit transaction, which settle deletes (condition: it exists),
+so that `sweep_reservations` can find and release the reservations of a Lambda killed between admit and settle;
+its release deletes the marker under the same condition, so a settle and a sweep never both return the money.
 
 Items:
 - `RATE#<user>` / `<window start ms>`: n                                        (fixed window)
@@ -12,6 +15,8 @@ Items:
 - `TRACE#<user>#<trace id>` / `QUOTA`: marks a trace as counted
 - `ALLOWANCE#USER#<user>` or `ALLOWANCE#ORG#<org>` / `<YYYY-MM>`:
   limit_usd, headroom_usd (= limit - spent - reserved), spent_usd, reserved_usd, reservations
+- `RESERVATION#<YYYY-MM>#<shard>` / `<created ms, 13 digits>#<reservation id>`: user_id, org_id, amount_usd,
+  user_level, org_level, created_ms (a reservation not settled yet; sorted by age, so the stale ones are a Query)
 - `DAY#<YYYY-MM-DD>#<shard>` / `<user>#<org>#<model>#<call type>`: calls, tokens by kind, cost_usd.
   The shard is a stable hash of the user, so one user's day is one query and a whole day is `shards` queries
   spread over as many partitions (no hot partition for the cost report).
@@ -26,7 +31,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,6 +46,7 @@ from aiservice.store.features import trace_cost_action
 _DAY = 86_400
 _TRACE_TTL_S = 62 * _DAY  # longer than a month: a trace can straddle a month boundary
 _COUNTER_TTL_S = 400 * _DAY  # a year of history for reports and disputes
+_MARKER_TTL_S = 62 * _DAY  # far past any sweep: TTL must never delete a marker before the sweeper releases it
 TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
@@ -70,6 +76,7 @@ class Reservation:
     user_level: bool
     org_level: bool
     trace_id: str | None = None  # settle adds the cost to this trace's optimization features
+    marker: tuple[str, str] | None = None  # (pk, sk) of its RESERVATION# item; None: no money held, no marker
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,13 @@ class UsageStore:
             and admission.org_allowance_usd is not None,
             trace_id=admission.trace_id,
         )
+        if reservation.user_level or reservation.org_level:
+            created_ms = int(now.timestamp() * 1000)
+            marker = (
+                f"RESERVATION#{period}#{shard_of(admission.user_id, self._shards):03d}",
+                f"{created_ms:013d}#{reservation.reservation_id}",
+            )
+            reservation = replace(reservation, marker=marker)
         window_start_ms = int(now.timestamp() * 1000) // self._rate_window_ms * self._rate_window_ms
         window_end = datetime.fromtimestamp((window_start_ms + self._rate_window_ms) / 1000, UTC)
 
@@ -162,6 +176,8 @@ class UsageStore:
             items.append(("user", self._reserve(f"ALLOWANCE#USER#{admission.user_id}", reservation, admission.user_allowance_usd, now)))
         if reservation.org_level:
             items.append(("org", self._reserve(f"ALLOWANCE#ORG#{admission.org_id}", reservation, admission.org_allowance_usd, now)))
+        if reservation.marker is not None:
+            items.append(("marker", self._marker_put(reservation, now)))
 
         try:
             self._client.transact_write_items(
@@ -267,24 +283,88 @@ class UsageStore:
             }
         }
 
+    def _marker_put(self, reservation: Reservation, now: datetime) -> dict:
+        assert reservation.marker is not None
+        pk, sk = reservation.marker
+        item = {
+            "pk": s(pk),
+            "sk": s(sk),
+            "reservation_id": s(reservation.reservation_id),
+            "user_id": s(reservation.user_id),
+            "period": s(reservation.period),
+            "amount_usd": n(reservation.amount_usd),
+            "user_level": {"BOOL": reservation.user_level},
+            "org_level": {"BOOL": reservation.org_level},
+            "created_ms": n(int(sk.split("#", 1)[0])),
+            "expires_at": n(_epoch(now) + _MARKER_TTL_S),
+        }
+        if reservation.org_id is not None:
+            item["org_id"] = s(reservation.org_id)
+        if reservation.trace_id is not None:
+            item["trace_id"] = s(reservation.trace_id)
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
     # ------------------------------------------------------------------ settle
     def settle(self, reservation: Reservation, lines: Iterable[UsageLine], now: datetime | None = None) -> Decimal:
         """Turn the reservation into the real cost of `lines` and add them to the daily aggregates.
 
         With no lines this is a release. The actual cost may exceed the reservation (an input estimate that
         fell short): it is recorded as spent all the same, and the headroom goes below zero.
-        Returns the settled cost.
+        The reservation's marker is deleted in the same transaction, on condition that it still exists. If the
+        sweeper released the reservation first (a request that outlived the sweep age), the release is not made
+        again: the cost alone is billed, in a second transaction. Returns the settled cost.
         """
         now = now or datetime.now(UTC)
         merged = _merge(lines)
         actual = sum((line.cost_usd for line in merged), Decimal(0))
         actions: list[dict] = []
+        if reservation.marker is not None:
+            actions.append(self._marker_delete(reservation.marker))
         for level, enabled, owner in (
             ("USER", reservation.user_level, reservation.user_id),
             ("ORG", reservation.org_level, reservation.org_id),
         ):
             if enabled:
                 actions.append(self._settle_allowance(f"ALLOWANCE#{level}#{owner}", reservation, actual))
+        billing = self._billing(reservation, merged, actual, now)
+        if not actions and not billing:
+            return actual
+        try:
+            self._client.transact_write_items(
+                TransactItems=actions + billing, ClientRequestToken=f"{reservation.reservation_id[:28]}sttl"
+            )
+        except ClientError as error:
+            swept = (
+                reservation.marker is not None
+                and error.response["Error"]["Code"] == "TransactionCanceledException"
+                and condition_failures(error)[:1] == [True]
+            )
+            if not swept:
+                raise
+            # The sweeper released the reservation: bill the cost, without releasing the amount a second time.
+            late = [
+                self._spend_allowance(f"ALLOWANCE#{level}#{owner}", reservation.period, actual)
+                for level, enabled, owner in (
+                    ("USER", reservation.user_level, reservation.user_id),
+                    ("ORG", reservation.org_level, reservation.org_id),
+                )
+                if enabled and actual
+            ]
+            if late or billing:
+                self._client.transact_write_items(
+                    TransactItems=late + billing, ClientRequestToken=f"{reservation.reservation_id[:28]}late"
+                )
+        return actual
+
+    def _billing(self, reservation: Reservation, merged: list[UsageLine], actual: Decimal, now: datetime) -> list[dict]:
+        """The daily aggregates and the trace's cost: what a settlement adds besides the allowance items."""
+        actions: list[dict] = []
         day = now.date()
         actions.extend(self._aggregate(day, reservation.user_id, reservation.org_id, line, now) for line in merged)
         if reservation.trace_id and actual > 0:  # the trace's exact cost, for the cost report (store.features)
@@ -300,11 +380,27 @@ class UsageStore:
                     now,
                 )
             )
-        if actions:
-            self._client.transact_write_items(
-                TransactItems=actions, ClientRequestToken=f"{reservation.reservation_id[:28]}sttl"
-            )
-        return actual
+        return actions
+
+    def _marker_delete(self, marker: tuple[str, str]) -> dict:
+        pk, sk = marker
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"pk": s(pk), "sk": s(sk)},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+
+    def _spend_allowance(self, pk: str, period: str, actual: Decimal) -> dict:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": s(pk), "sk": s(period)},
+                "UpdateExpression": "ADD headroom_usd :minus_actual, spent_usd :actual",
+                "ExpressionAttributeValues": {":minus_actual": n(-actual), ":actual": n(actual)},
+            }
+        }
 
     def _settle_allowance(self, pk: str, reservation: Reservation, actual: Decimal) -> dict:
         return {
@@ -350,6 +446,77 @@ class UsageStore:
                 "ExpressionAttributeValues": values,
             }
         }
+
+    # ------------------------------------------------------------------ sweeper
+    def stale_reservations(self, older_than: datetime, now: datetime | None = None) -> Iterator[Reservation]:
+        """The reservations admitted before `older_than` and never settled: per shard, one Query of this month's
+        markers and one of last month's (a reservation keeps the month it was admitted in), oldest first."""
+        now = now or datetime.now(UTC)
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        periods = (month_of(first - timedelta(days=1)), month_of(now))
+        cutoff = f"{int(older_than.timestamp() * 1000):013d}"  # sk < cutoff: admitted strictly before it
+        pages = self._client.get_paginator("query")
+        for period in periods:
+            for shard in range(self._shards):
+                for page in pages.paginate(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND sk < :cutoff",
+                    ExpressionAttributeValues={":pk": s(f"RESERVATION#{period}#{shard:03d}"), ":cutoff": s(cutoff)},
+                ):
+                    for item in page["Items"]:
+                        yield _reservation_of(plain(item))
+
+    def release(self, reservation: Reservation) -> bool:
+        """Hand a stale reservation back to its allowances: one transaction that deletes its marker, on condition
+        that it still exists, and releases the amount. False: the marker was gone (settled, or released by
+        another sweep), and nothing was written."""
+        if reservation.marker is None:
+            raise ValueError("only a reservation with a marker can be released")
+        actions = [self._marker_delete(reservation.marker)]
+        for level, enabled, owner in (
+            ("USER", reservation.user_level, reservation.user_id),
+            ("ORG", reservation.org_level, reservation.org_id),
+        ):
+            if enabled:
+                actions.append(
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": s(f"ALLOWANCE#{level}#{owner}"), "sk": s(reservation.period)},
+                            "UpdateExpression": (
+                                "ADD headroom_usd :amount, reserved_usd :release, reservations :minus_one"
+                            ),
+                            "ExpressionAttributeValues": {
+                                ":amount": n(reservation.amount_usd),
+                                ":release": n(-reservation.amount_usd),
+                                ":minus_one": n(-1),
+                            },
+                        }
+                    }
+                )
+        try:
+            self._client.transact_write_items(
+                TransactItems=actions, ClientRequestToken=f"{reservation.reservation_id[:28]}swep"
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException" and condition_failures(error)[:1] == [
+                True
+            ]:
+                return False
+            raise
+        return True
+
+    def sweep_reservations(self, max_age_s: float, now: datetime | None = None) -> SweepResult:
+        """Release every reservation older than `max_age_s` (its request can no longer be running)."""
+        now = now or datetime.now(UTC)
+        result = SweepResult()
+        for reservation in self.stale_reservations(now - timedelta(seconds=max_age_s), now):
+            if self.release(reservation):
+                result.released += 1
+                result.released_usd += reservation.amount_usd
+            else:
+                result.already_settled += 1
+        return result
 
     # ------------------------------------------------------------------ reads (admin, reports)
     def allowance(self, level: str, owner_id: str, period: str) -> dict[str, Any] | None:
@@ -433,6 +600,29 @@ class UsageStore:
         for page in pages:
             for item in page["Items"]:
                 yield plain(item)
+
+
+@dataclass
+class SweepResult:
+    """What one sweep freed: reservations released and their amount; markers a settle removed first."""
+
+    released: int = 0
+    released_usd: Decimal = Decimal(0)
+    already_settled: int = 0
+
+
+def _reservation_of(marker: dict[str, Any]) -> Reservation:
+    return Reservation(
+        reservation_id=str(marker["reservation_id"]),
+        user_id=str(marker["user_id"]),
+        org_id=marker.get("org_id"),
+        period=str(marker["period"]),
+        amount_usd=Decimal(marker["amount_usd"]),
+        user_level=bool(marker["user_level"]),
+        org_level=bool(marker["org_level"]),
+        trace_id=marker.get("trace_id"),
+        marker=(str(marker["pk"]), str(marker["sk"])),
+    )
 
 
 class _TraceAlreadyCounted(Exception):
