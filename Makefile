@@ -40,8 +40,33 @@ $(CODEFLASH_VENV)/.complete:
 	$(CODEFLASH_VENV)/bin/python -m pip install --quiet 'codeflash==0.20.6' 'pytest<9'
 	touch $@
 
+# The JavaScript side of the real-client tests (tests/javascript): node >= 18 and npm from the machine (Debian's
+# nodejs, npm and libnode-dev where missing), and in build/js-client the npm packages a JS/TS project needs for the
+# client: `codeflash` 0.9.0 (the runtime its instrumented tests import; its postinstall would fetch from the
+# internet, so it is skipped; its better-sqlite3 builds from source against the system's node headers, with g++
+# and make: about 3 minutes), vitest and @vitest/coverage-v8 (4.x, which runs on node 20). The tests link the
+# example projects' node_modules to build/js-client/node_modules.
+JS_CLIENT := $(CURDIR)/build/js-client
+JS_PACKAGES := 'codeflash@0.9.0' 'vitest@^4.1' '@vitest/coverage-v8@^4.1'
+$(JS_CLIENT)/.complete:
+	@missing=""; \
+	node -e 'process.exit(parseInt(process.versions.node) < 18 ? 1 : 0)' 2>/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	[ -f /usr/include/node/node.h ] || missing="$$missing libnode-dev"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v make >/dev/null || missing="$$missing make"; \
+	if [ -n "$$missing" ]; then \
+		command -v apt-get >/dev/null || { echo "install$$missing (node >= 18 and its headers)"; exit 1; }; \
+		apt-get update && apt-get install -y $$missing; \
+	fi
+	mkdir -p $(JS_CLIENT)
+	echo '{"name": "js-client", "private": true}' > $(JS_CLIENT)/package.json
+	cd $(JS_CLIENT) && CODEFLASH_SKIP_POSTINSTALL=1 npm_config_nodedir=/usr npm_config_build_from_source=true \
+		npm install --legacy-peer-deps --no-audit --no-fund --loglevel=error $(JS_PACKAGES)
+	touch $@
+
 install-run: $(VENV)/.run-deps
-install: $(VENV)/.dev-deps $(WHEELHOUSE)/.complete $(CHROMIUM) $(CODEFLASH_VENV)/.complete
+install: $(VENV)/.dev-deps $(WHEELHOUSE)/.complete $(CHROMIUM) $(CODEFLASH_VENV)/.complete $(JS_CLIENT)/.complete
 
 ## The whole API on http://localhost:8000 (DynamoDB in a local moto server unless AWS_ENDPOINT_URL_DYNAMODB is set)
 run: install-run
@@ -81,6 +106,7 @@ bench: install
 	$(PY) bench/hot_path.py
 	$(PY) bench/llm_client.py
 	$(PY) bench/llm_cold_import.py
+	$(PY) bench/optimize.py
 	$(PY) bench/diff_apply.py
 	$(PY) bench/postprocess.py
 

@@ -5,6 +5,10 @@ Ours, in fresh `python -S` interpreters on the layer's pinned requirements (benc
   validation) and the LLM client. The SDKs are not loaded yet; they load with the first call.
 - "+ ... client": also the provider client(s) made and their SDK loaded, i.e. everything in place before the
   first model request on that provider (a call loads only its model's provider; a fallback may add the other).
+- "optimize handler": `import app` of functions/optimize (the real LLM function: its pipeline, the toolkit the
+  replies go through, the resolver); "+ warm_up": then `warm_up(["optimize"])`, the work SnapStart's hook does
+  before the snapshot (SDKs imported, clients built, prompts read), i.e. everything an environment restored
+  from the snapshot finds done.
 litellm: `from litellm import Router`, installed for this benchmark only (the `bench` extra's pin) into its own
 folder, run the same way. Both with bytecode cached, best and median of N runs.
 
@@ -32,6 +36,9 @@ def with_clients(*models: str) -> str:
     )
 
 
+OPTIMIZE_HANDLER = "import app"
+OPTIMIZE_WARM_UP = 'import app\nfrom aiservice.pipelines.warmup import warm_up\nwarm_up(["optimize"])'
+
 LITELLM = "from litellm import Router"
 ENV = {
     "AWS_REGION": "us-east-1",
@@ -55,12 +62,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     ours = [str(LAYER_SOURCE), str(native_layer())]
+    optimize = [str(ROOT / "functions/optimize"), *ours]  # Lambda: the function's folder first, then the layer
     theirs = [str(pip_target(ROOT / "build/bench-litellm", [litellm_requirement()]))]
     rows = [
         ("handler import (SDKs not yet loaded)", HANDLER_IMPORT, ours),
         ("handler + Azure client (openai)", with_clients("azure/gpt-5"), ours),
         ("handler + Bedrock client (anthropic)", with_clients("claude-sonnet-4-5"), ours),
         ("handler + both clients", with_clients("claude-sonnet-4-5", "azure/gpt-5"), ours),
+        ("optimize handler: import app (INIT)", OPTIMIZE_HANDLER, optimize),
+        ('optimize handler + warm_up(["optimize"])', OPTIMIZE_WARM_UP, optimize),
         (f"{LITELLM} ({litellm_requirement()})", LITELLM, theirs),
     ]
     results = {}

@@ -265,3 +265,12 @@ def test_a_users_aggregates_live_in_the_pinned_shard(settings_env):
         Key={"pk": {"S": "DAY#2026-11-22#009"}, "sk": {"S": f"pinned-shard-user#-#{model}#optimize"}},
     )
     assert item["Item"]["cost_usd"] == {"N": "0.01"}
+
+
+def test_numbers_are_written_in_positional_notation():
+    from aiservice.store.dynamo import n
+
+    assert n(Decimal("0E-7")) == {"N": "0.0000000"}
+    assert n(Decimal("0.0026000") - Decimal("0.002600")) == {"N": "0.0000000"}
+    assert n(Decimal("1E+2")) == {"N": "100"}
+    assert n(7) == {"N": "7"}

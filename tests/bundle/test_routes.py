@@ -111,8 +111,11 @@ def test_sample_event_matches_the_template(function_id: str) -> None:
         route = next(r for r in spec.routes if (r.method, r.path) == (event["httpMethod"], event["resource"]))
         if route.authorizer:
             assert event["headers"].get("Authorization") == DEMO_AUTHORIZATION
+    elif schedules := scheduled_inputs(function_id):
+        # EventBridge Scheduler hands the function its Input, the context attributes filled in
+        assert any(_same_keys(event, expected) for expected in schedules), (event, schedules)
     else:
-        assert authorizers, f"{function_id} has neither a route nor an authorizer"
+        assert authorizers, f"{function_id} has neither a route, a schedule nor an authorizer"
         assert event["type"] == "REQUEST"
         arn = METHOD_ARN.match(event["methodArn"])
         assert arn, event["methodArn"]
@@ -126,6 +129,22 @@ def test_sample_event_matches_the_template(function_id: str) -> None:
         authorized = {(r.method, r.path) for r in STACK.routes() if r.authorizer in {a.name for a in authorizers}}
         if authorized:  # while the template has no /ai/ route yet, the sample targets POST /ai/optimize
             assert (event["httpMethod"], event["resource"]) in authorized
+
+
+def scheduled_inputs(function_id: str) -> list[dict[str, Any]]:
+    """The Input of each ScheduleV2 event of a function (the devserver's model reads only Api events)."""
+    events = (_sam.load_template()["Resources"][function_id]["Properties"].get("Events") or {}).values()
+    return [
+        json.loads(e["Properties"]["Input"]) for e in events if e["Type"] == "ScheduleV2" and "Input" in e["Properties"]
+    ]
+
+
+def _same_keys(event: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """The sample has the Input's keys and its literal values (`<aws.scheduler.*>` placeholders take any value)."""
+    return event.keys() == expected.keys() and all(
+        (isinstance(value, str) and value.startswith("<aws.scheduler.")) or event[key] == value
+        for key, value in expected.items()
+    )
 
 
 def test_no_sample_event_without_a_function() -> None:

@@ -72,3 +72,10 @@ def test_pr_endpoints_answer_501_with_a_reason(api: Api, key: str, endpoint: str
     reply, _ = call_route(api, "CfapiFunction", "POST", f"/cfapi/{endpoint}", key, body)
     assert reply.status == 501
     assert endpoint in reply.error and "--no-pr" in reply.error
+
+
+def test_make_run_listens_for_cfapi_on_the_clients_fixed_port() -> None:
+    from devserver.cli import _parser
+
+    assert _parser().parse_args(["run"]).cfapi_port == 3001  # http://localhost:3001 with CODEFLASH_CFAPI_SERVER=local
+    assert _parser().parse_args(["run", "--cfapi-port", "-1"]).cfapi_port == -1

@@ -4,7 +4,6 @@ providers reported, priced independently of the service's billing path."""
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -47,7 +46,9 @@ def sent_usage(request: RecordedRequest, reply: Reply, *, broken_stream: bool = 
 
 def price(request: RecordedRequest, reply: Reply, *, broken_stream: bool = False) -> Decimal:
     assert request.protocol is not None
-    return cost_of(MODEL_OF_PROTOCOL[request.protocol], sent_usage(request, reply, broken_stream=broken_stream)).total_usd
+    return cost_of(
+        MODEL_OF_PROTOCOL[request.protocol], sent_usage(request, reply, broken_stream=broken_stream)
+    ).total_usd
 
 
 def allowance(level: str, owner: str) -> dict[str, Any]:

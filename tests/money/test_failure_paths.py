@@ -25,6 +25,10 @@ from tests.money.ledger import (
 from tests.pipelines.harness import Api
 
 USER_LIMIT, ORG_LIMIT = Decimal("20"), Decimal("50")
+EDITS_THAT_DO_NOT_APPLY = (
+    "mypkg/sorter.py\n```python\n<<<<<<< SEARCH\n    return nothing_like_it\n=======\n"
+    "    return sorted(arr)\n>>>>>>> REPLACE\n```"
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,8 +89,7 @@ def test_a_repair_whose_retry_fails_bills_the_first_reply_and_answers_502(
     api: Api, key: str, llm: Any, limits: tuple[str, str], log_lines: list[dict[str, Any]]
 ) -> None:
     """A successful attempt, then a failure inside the same reservation: the first reply is billed in full."""
-    wrong = Reply(text="mypkg/sorter.py\n```python\n<<<<<<< SEARCH\n    return nothing_like_it\n=======\n"
-                       "    return sorted(arr)\n>>>>>>> REPLACE\n```", input_tokens=1500, output_tokens=400)  # fmt: skip
+    wrong = Reply(text=EDITS_THAT_DO_NOT_APPLY, input_tokens=1500, output_tokens=400)
     llm.enqueue(wrong, Fault.status(400, message="no"), Fault.status(400, message="no"))  # not retried, then fallback
     reply = api.call("CodeRepairFunction", body_of("07_ai_code_repair"), key)
     assert reply.status == 502, reply.body
@@ -118,8 +121,7 @@ def test_a_repair_cut_off_at_the_deadline_after_a_reply_is_a_504_that_bills_the_
 ) -> None:
     """The first reply's edits do not apply; its retry hangs and is cancelled at the deadline, which unwinds
     through `metered` as DeadlineExceeded: the reply is billed, the rest of the reservation handed back."""
-    wrong = Reply(text="mypkg/sorter.py\n```python\n<<<<<<< SEARCH\n    return nothing_like_it\n=======\n"
-                       "    return sorted(arr)\n>>>>>>> REPLACE\n```", input_tokens=1100, output_tokens=350)  # fmt: skip
+    wrong = Reply(text=EDITS_THAT_DO_NOT_APPLY, input_tokens=1100, output_tokens=350)
     llm.enqueue(wrong, Fault.timeout(30))
     reply = api.call("CodeRepairFunction", body_of("07_ai_code_repair"), key, remaining_ms=4_000)
     assert reply.status == 504, reply.body

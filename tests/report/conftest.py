@@ -68,8 +68,12 @@ def random_cost(rng: random.Random) -> Decimal:
 
 def seed_calls(usage: Any, day: date, users: list[tuple[str, str | None]], rng: random.Random, n: int) -> list[dict]:
     """n settled requests on `day` through UsageStore.admit/settle; returns the call records (one per line)."""
-    from aiservice.store.usage import Admission, UsageLine
+    from aiservice.report.demo import SequentialWrites
+    from aiservice.store.usage import Admission, UsageLine, UsageStore
 
+    # The real admit/settle items, written one by one: moto copies its whole state per transaction, which makes
+    # seeding slow as the session's tables grow (test_features_store runs the real transaction).
+    usage = UsageStore(client=SequentialWrites(usage._client))
     records = []
     for index in range(n):
         user, org = rng.choice(users)
@@ -81,18 +85,37 @@ def seed_calls(usage: Any, day: date, users: list[tuple[str, str | None]], rng: 
                 "cache_read_tokens": rng.choice((0, rng.randrange(0, 50_000))),
             }
             lines.append(
-                UsageLine(model=rng.choice(MODELS), call_type=rng.choice(CALL_TYPES), cost_usd=random_cost(rng), tokens=tokens)
+                UsageLine(
+                    model=rng.choice(MODELS), call_type=rng.choice(CALL_TYPES), cost_usd=random_cost(rng), tokens=tokens
+                )
             )
         moment = datetime(day.year, day.month, day.day, 10, tzinfo=UTC) + timedelta(seconds=61 * index)
         trace = f"trace-{user}-{day}-{index}"
         reservation = usage.admit(
-            Admission(user_id=user, org_id=org, trace_id=trace, estimate_usd=Decimal(0), counts_toward_quota=False,
-                      monthly_quota=None, user_allowance_usd=None, org_allowance_usd=None),
+            Admission(
+                user_id=user,
+                org_id=org,
+                trace_id=trace,
+                estimate_usd=Decimal(0),
+                counts_toward_quota=False,
+                monthly_quota=None,
+                user_allowance_usd=None,
+                org_allowance_usd=None,
+            ),
             now=moment,
         )
         usage.settle(reservation, lines, now=moment)
         for line in lines:
-            records.append({"user": user, "org": org or "-", "model": line.model, "call_type": line.call_type,
-                            "cost": line.cost_usd, "cache_read": line.tokens["cache_read_tokens"], "trace": trace,
-                            "day": day})
+            records.append(
+                {
+                    "user": user,
+                    "org": org or "-",
+                    "model": line.model,
+                    "call_type": line.call_type,
+                    "cost": line.cost_usd,
+                    "cache_read": line.tokens["cache_read_tokens"],
+                    "trace": trace,
+                    "day": day,
+                }
+            )
     return records

@@ -21,11 +21,23 @@ def test_record_run_log_features_and_success(stores, user_id) -> None:
     features.record_run(trace_id, user_id, "org-1", now=NOW)
     features.record_run(trace_id, "someone-else", None, now=NOW + timedelta(days=1))  # a retry the next day
     dropped = features.log_features(
-        trace_id, user_id, "org-1",
-        {"speedup_ratio": 1.1, "original_runtime": 1234, "is_correct": {"0": True, "1": False},
-         "best_optimization_id": "opt-2", "optimizations_post": {"opt-2": "def f(): ..."}, "metadata": None,
-         "cost_usd": "0", "bad name!": 1, "nan": float("nan"), "huge": "x" * 500_000},
-        privacy_mode=False, now=NOW,
+        trace_id,
+        user_id,
+        "org-1",
+        {
+            "speedup_ratio": 1.1,
+            "original_runtime": 1234,
+            "is_correct": {"0": True, "1": False},
+            "best_optimization_id": "opt-2",
+            "optimizations_post": {"opt-2": "def f(): ..."},
+            "metadata": None,
+            "cost_usd": "0",
+            "bad name!": 1,
+            "nan": float("nan"),
+            "huge": "x" * 500_000,
+        },
+        privacy_mode=False,
+        now=NOW,
     )
     assert dropped == ["bad name!", "cost_usd", "nan"]
     features.mark_success(trace_id, user_id, "org-1", now=NOW + timedelta(minutes=5))
@@ -36,7 +48,10 @@ def test_record_run_log_features_and_success(stores, user_id) -> None:
     assert item["optimize_requests"] == 2
     assert item["speedup_ratio"] == Decimal("1.1")  # via str: not 1.100000000000000088817841970012523
     assert item["optimization_found"] is True and item["succeeded_at"] == "2031-03-05T00:04:30+00:00"
-    assert "optimizations_post" in item and len(item["huge"]["S"] if isinstance(item["huge"], dict) else item["huge"]) == 32_000
+    assert (
+        "optimizations_post" in item
+        and len(item["huge"]["S"] if isinstance(item["huge"], dict) else item["huge"]) == 32_000
+    )
     assert item["expires_at"] > NOW.timestamp() + 390 * 86_400
     # idempotent: the same features again change nothing but the timestamp
     features.log_features(trace_id, user_id, "org-1", {"speedup_ratio": 1.1}, privacy_mode=False, now=NOW)
@@ -81,13 +96,23 @@ def test_settle_adds_the_exact_cost_to_the_trace_in_the_same_transaction(stores,
     try:
         for cost in (Decimal("0.0000123"), Decimal("0.25")):
             reservation = usage.admit(
-                Admission(user_id=user_id, org_id="org-9", trace_id=trace_id, estimate_usd=Decimal("1"),
-                          counts_toward_quota=False, monthly_quota=None, user_allowance_usd=Decimal("10"),
-                          org_allowance_usd=None),
+                Admission(
+                    user_id=user_id,
+                    org_id="org-9",
+                    trace_id=trace_id,
+                    estimate_usd=Decimal("1"),
+                    counts_toward_quota=False,
+                    monthly_quota=None,
+                    user_allowance_usd=Decimal("10"),
+                    org_allowance_usd=None,
+                ),
                 now=NOW,
             )
-            usage.settle(reservation, [UsageLine("azure/gpt-5", "optimize", cost, calls=2),
-                                       UsageLine("claude-haiku-4-5", "testgen", cost)], now=NOW)
+            usage.settle(
+                reservation,
+                [UsageLine("azure/gpt-5", "optimize", cost, calls=2), UsageLine("claude-haiku-4-5", "testgen", cost)],
+                now=NOW,
+            )
     finally:
         usage._client.meta.events.unregister("before-call.dynamodb", calls.append)
     assert calls == ["TransactWriteItems"] * 4  # still two requests per call

@@ -140,7 +140,7 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
-def _optimize(stack: _Stack, project: Path, home: Path, function: str) -> subprocess.CompletedProcess[str]:
+def _optimize(stack: _Stack, project: Path, home: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     home.mkdir()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -155,7 +155,7 @@ def _optimize(stack: _Stack, project: Path, home: Path, function: str) -> subpro
         "COLUMNS": "160",
     }
     return subprocess.run(
-        stack.loopback.client([str(CODEFLASH), "--file", "sorter/sorter.py", "--function", function, "--no-pr"]),
+        stack.loopback.client([str(CODEFLASH), "--file", "sorter/sorter.py", "--no-pr", *arguments]),
         cwd=project, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
     )  # fmt: skip
 
@@ -177,21 +177,36 @@ def _definition(source: str, qualified_name: str) -> str:
     return ast.dump(_find(source, qualified_name))
 
 
-@pytest.mark.parametrize(("function", "untouched"), [("sort_list", "Sorter.sort"), ("Sorter.sort", "sort_list")])
-def test_the_real_client_optimizes_the_example(stack: Path, tmp_path: Path, function: str, untouched: str) -> None:
+@pytest.mark.parametrize(
+    ("function", "untouched", "review"),
+    [
+        # With --testgen-review the scripted review flags a weak test in both files (/ai/testgen_review), the
+        # client has them repaired (/ai/testgen_repair), re-runs them, and the second review passes.
+        pytest.param("sort_list", "Sorter.sort", True, id="function, tests reviewed and repaired"),
+        pytest.param("Sorter.sort", "sort_list", False, id="method"),
+    ],
+)
+def test_the_real_client_optimizes_the_example(
+    stack: _Stack, tmp_path: Path, function: str, untouched: str, review: bool
+) -> None:
     project = _project(tmp_path)
     original = (project / "sorter/sorter.py").read_text()
     started = len(stack.log.read_text().splitlines())
-    run = _optimize(stack, project, tmp_path / "home", function)
+    run = _optimize(stack, project, tmp_path / "home", "--function", function, *(["--testgen-review"] * review))
     output = run.stdout + run.stderr
-    calls = [line for line in stack.log.read_text().splitlines()[started:] if line.startswith(("POST ", "GET "))]
+    served = stack.log.read_text().splitlines()[started:]
+    calls = [line.rsplit(" ", 1)[0] for line in served if line.startswith(("POST ", "GET "))]
+    errors = [line[:2000] for line in served if '"level":"ERROR"' in line or "Traceback" in line]
     report = (f"codeflash exited {run.returncode}; its output:\n{output[-12000:]}\n\nrequests to the stack:\n"
-              + "\n".join(calls))  # fmt: skip
+              + "\n".join(calls) + "\n\nerrors in the stack's log:\n" + "\n".join(errors))  # fmt: skip
 
     assert run.returncode == 0, report
     assert f"Optimization successful! 📄 {function} in" in output, report
-    assert sum(line.startswith("POST /ai/testgen 200") for line in calls) == 2, report
+    assert calls.count("POST /ai/testgen 200") == 2, report
     assert "Generated Regression Tests - Passed: 0" not in output, report  # the instrumented tests ran
+    if review:
+        assert calls.count("POST /ai/testgen_review 200") == 2 and calls.count("POST /ai/testgen_repair 200") == 2
+        assert "Repaired 2 test file(s)" in output and "All generated tests passed quality review" in output, report
     rewritten = (project / "sorter/sorter.py").read_text()
     # The scripted candidates replace the nested loops with the built-in sort; the other definition is untouched.
     assert _loops(original, function) == 2 and _loops(rewritten, function) == 0, rewritten

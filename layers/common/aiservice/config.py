@@ -60,6 +60,11 @@ class Settings(BaseModel):
     # Daily usage aggregates are spread over this many partitions per day (see store.usage).
     usage_shards: int = Field(16, alias="USAGE_SHARDS", ge=1, le=256)
 
+    # The reservation sweeper releases reservations older than the longest timeout of a metered function plus a
+    # margin: their Lambda was killed between admit and settle. Unset: Lambda's maximum (900 s), always safe.
+    metered_function_timeout_s: int = Field(900, alias="METERED_FUNCTION_TIMEOUT_S", ge=1, le=900)
+    reservation_sweep_margin_s: int = Field(300, alias="RESERVATION_SWEEP_MARGIN_S", ge=0)
+
     # LLM providers. Any of them can point at a compatible server (the offline demo model, a proxy).
     bedrock_region: str | None = Field(None, alias="BEDROCK_REGION")  # default: AWS_REGION
     bedrock_base_url: str | None = Field(None, alias="BEDROCK_BASE_URL")

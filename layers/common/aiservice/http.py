@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from aiservice import error_tracking
 from aiservice.access import Principal
 from aiservice.config import get_settings
 from aiservice.errors import (
@@ -32,6 +33,8 @@ from aiservice.pipelines.scope import Scope
 # Most specific first: QuotaExceeded is a RateLimited and shares its status.
 _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (InvalidRequest, HTTPStatus.BAD_REQUEST),
+    # A body that is not UTF-8 (API Gateway passes it base64-encoded; decoding it for validation fails).
+    (UnicodeDecodeError, HTTPStatus.BAD_REQUEST),
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
     (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
@@ -118,6 +121,7 @@ def create_app() -> APIGatewayRestResolver:
     def unexpected(error: Exception) -> Response:
         logger.exception("unhandled error")
         metrics.add_metric(name="UnhandledError", unit="Count", value=1)
+        error_tracking.capture(error)  # Sentry, when SENTRY_DSN is set (aiservice.error_tracking)
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it was logged, retry later")
 
     return app
@@ -135,6 +139,7 @@ def request_scope(app: APIGatewayRestResolver) -> Scope:
 
 def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
     """The Lambda entry point of an /ai/* function: body cap, log context, metrics flush, then the resolver."""
+    error_tracking.init()  # Sentry's Lambda integration, only with SENTRY_DSN set; imports nothing otherwise
 
     @metrics.log_metrics
     @logger.inject_lambda_context(clear_state=True)

@@ -99,7 +99,7 @@ class CodeStringsMarkdown:
         blocks joined by a newline. Text before the first header is ignored."""
         headers = list(_FLAT_HEADER.finditer(text))
         blocks = []
-        for header, following in zip(headers, [*headers[1:], None], strict=True):
+        for header, following in zip(headers, [*headers[1:], None][: len(headers)], strict=True):
             end = following.start() - 1 if following else len(text)  # minus the newline that joined the blocks
             path = normalise_path(header.group(1))
             code = text[header.end() + 1 : end]

@@ -1,12 +1,12 @@
 """The cost report from the command line, against local moto / DynamoDB Local or real DynamoDB.
 
-    python -m aiservice.report --from 2026-11-01 --to 2026-11-28 --out DIR [--endpoint-url URL]
-        writes DIR/reports/YYYY/MM/DD/report.{json,csv,html} for every day of the range (what the scheduled
-        function puts in S3), and prints each day's summary.
-    python -m aiservice.report seed-demo [--endpoint-url URL] [--month 2026-11] [--out DIR]
-        seeds a month of demo usage (several users, orgs, models, call types, cache reads, successes) and
-        writes the report of its last day. Without --endpoint-url it runs moto in this process with the
-        template's tables (needs the `local` extra, as `make run` does), so nothing else has to be running.
+python -m aiservice.report --from 2026-11-01 --to 2026-11-28 --out DIR [--endpoint-url URL]
+    writes DIR/reports/YYYY/MM/DD/report.{json,csv,html} for every day of the range (what the scheduled
+    function puts in S3), and prints each day's summary.
+python -m aiservice.report seed-demo [--endpoint-url URL] [--month 2026-11] [--out DIR]
+    seeds a month of demo usage (several users, orgs, models, call types, cache reads, successes) and
+    writes the report of its last day. Without --endpoint-url it runs moto in this process with the
+    template's tables (needs the `local` extra, as `make run` does), so nothing else has to be running.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiservice.report.run import History
 
 
 def _configure(endpoint_url: str | None) -> None:
@@ -35,7 +39,7 @@ def _configure(endpoint_url: str | None) -> None:
     dynamodb_client.cache_clear()
 
 
-def _history():  # type: ignore[no-untyped-def]
+def _history() -> History:
     from aiservice.report.run import History
     from aiservice.store.features import FeaturesStore
     from aiservice.store.usage import UsageStore
@@ -68,7 +72,9 @@ def _in_process_moto() -> str:
         from devserver.dynamo import create_tables, dynamodb_client
         from devserver.template import Stack
     except ImportError as error:  # pragma: no cover - outside the repository checkout / without the local extra
-        raise SystemExit(f"seed-demo without --endpoint-url needs moto and the repository's devserver: {error}") from None
+        raise SystemExit(
+            f"seed-demo without --endpoint-url needs moto and the repository's devserver: {error}"
+        ) from None
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
@@ -110,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument("--anomaly-factor", default="3")
         parser.add_argument("--out", default="build/report-demo")
         return seed_demo_command(parser.parse_args(argv[1:]))
-    parser = argparse.ArgumentParser(prog="python -m aiservice.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m aiservice.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat)
     parser.add_argument("--to", dest="last", type=date.fromisoformat, help="default: --from")
     parser.add_argument("--out", required=True, type=Path)

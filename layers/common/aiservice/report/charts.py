@@ -84,7 +84,10 @@ def stacked_bars(name: str, title: str, labels: Sequence[str], series: dict[str,
                 f"<title>{escape(label)} {escape(series_name)}: {_money(value)}</title></rect>"
             )
         if i % max(1, len(labels) // 10) == 0 or i == len(labels) - 1:
-            body.append(f'<text x="{x + width / 2:.1f}" y="{base_y + 14}" text-anchor="middle" class="tick">{escape(label[5:])}</text>')
+            body.append(
+                f'<text x="{x + width / 2:.1f}" y="{base_y + 14}" text-anchor="middle" class="tick">'
+                f"{escape(label[5:])}</text>"
+            )
     for index, series_name in enumerate(series):
         lx = left + (index % 4) * 170
         ly = base_y + 32 + 18 * (index // 4)
@@ -95,7 +98,7 @@ def stacked_bars(name: str, title: str, labels: Sequence[str], series: dict[str,
 
 def hbars(name: str, title: str, labels: Sequence[str], values: Sequence[Decimal]) -> str:
     """One horizontal bar per label (top spenders)."""
-    pairs = [(label, value) for label, value in zip(labels, values) if value]
+    pairs = [(label, value) for label, value in zip(labels, values, strict=True) if value]
     if not pairs:
         return _empty(name, title)
     left, right, row = 180, WIDTH - 90, 22
@@ -113,7 +116,9 @@ def hbars(name: str, title: str, labels: Sequence[str], values: Sequence[Decimal
     return _frame(name, title, len(pairs), 16 + row * len(pairs), body)
 
 
-def bars(name: str, title: str, labels: Sequence[str], values: Sequence[Decimal | None], color: str = PALETTE[3]) -> str:
+def bars(
+    name: str, title: str, labels: Sequence[str], values: Sequence[Decimal | None], color: str = PALETTE[3]
+) -> str:
     """One column per label; None is a gap (no value that day)."""
     if not labels or not any(values):
         return _empty(name, title)
@@ -124,15 +129,19 @@ def bars(name: str, title: str, labels: Sequence[str], values: Sequence[Decimal 
     width = max(2.0, slot * 0.75)
     body = _axis(top, left, plot_h, base_y, right)
     points = 0
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = left + slot * i + (slot - width) / 2
         if value:
             h = Decimal(plot_h) * value / top
             points += 1
             body.append(
                 f'<rect class="point" data-value="{value}" x="{x:.1f}" y="{base_y - h:.1f}" width="{width:.1f}" '
-                f'height="{max(h, Decimal("0.5")):.1f}" fill="{color}"><title>{escape(label)}: {_money(value)}</title></rect>'
+                f'height="{max(h, Decimal("0.5")):.1f}" fill="{color}">'
+                f"<title>{escape(label)}: {_money(value)}</title></rect>"
             )
         if i % max(1, len(labels) // 10) == 0 or i == len(labels) - 1:
-            body.append(f'<text x="{x + width / 2:.1f}" y="{base_y + 14}" text-anchor="middle" class="tick">{escape(label[5:])}</text>')
+            body.append(
+                f'<text x="{x + width / 2:.1f}" y="{base_y + 14}" text-anchor="middle" class="tick">'
+                f"{escape(label[5:])}</text>"
+            )
     return _frame(name, title, points, base_y + 22, body)

@@ -148,7 +148,10 @@ def parse_row(row: Mapping[str, Any]) -> tuple[Key, Totals] | str:
             return f"bad {kind}"
         tokens[kind] = count
     user, org, model, call_type = key_parts
-    return (user, org, model, call_type), Totals(calls=calls, cost_usd=cost, **tokens)
+    totals = Totals(calls=calls, cost_usd=cost)
+    for kind, count in tokens.items():
+        setattr(totals, kind, count)
+    return (user, org, model, call_type), totals
 
 
 def _bucket(table: dict[_K, Totals], name: _K) -> Totals:
@@ -251,8 +254,7 @@ def _changes(previous: Mapping[str, Totals], current: Mapping[str, Totals], labe
     names = set(previous) | set(current)
     zero = Totals()
     rows = [
-        {label: name, **_change(previous.get(name, zero).cost_usd, current.get(name, zero).cost_usd)}
-        for name in names
+        {label: name, **_change(previous.get(name, zero).cost_usd, current.get(name, zero).cost_usd)} for name in names
     ]
     return sorted(rows, key=lambda row: (-abs(Decimal(row["change_usd"])), row[label]))
 
@@ -340,10 +342,11 @@ def build_report(
     usage: Mapping[date, DayUsage],
     traces: Mapping[date, Iterable[Mapping[str, Any]]],
     allowances: Mapping[tuple[str, str], Mapping[str, Any]],
-    parameters: ReportParameters = ReportParameters(),
+    parameters: ReportParameters | None = None,
     generated_at: str | None = None,
 ) -> dict[str, Any]:
     """The report of `day` as a JSON-ready dict (money as exact decimal strings)."""
+    parameters = parameters or ReportParameters()
     empty = {d: DayUsage(day=d) for d in window_for(day)}
     days = {**empty, **{d: u for d, u in usage.items() if d in empty}}
     today = days[day]

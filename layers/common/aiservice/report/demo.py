@@ -111,7 +111,11 @@ def _usage(model: str, rng: random.Random, input_tokens: int, output_tokens: int
 
 
 def seed_demo(
-    first_day: date, last_day: date, seed: int = 7, usage: UsageStore | None = None, features: FeaturesStore | None = None
+    first_day: date,
+    last_day: date,
+    seed: int = 7,
+    usage: UsageStore | None = None,
+    features: FeaturesStore | None = None,
 ) -> SeedSummary:
     """Usage for every day from first_day to last_day; the last day has a spike (an anomaly to report)."""
     rng = random.Random(seed)
@@ -133,7 +137,9 @@ def seed_demo(
                 summary.traces += 1
                 features.record_run(trace_id, user, org, now=moment)
                 # one request per trace keeps the demo quick on moto (the service makes one per endpoint call)
-                for request, call_types in enumerate((("optimize", "ranking", "explanation", "testgen", "refinement"),)):
+                for request, call_types in enumerate(
+                    (("optimize", "ranking", "explanation", "testgen", "refinement"),)
+                ):
                     lines = []
                     for call_type in call_types:
                         model, tokens_in, tokens_out, cached = _CALLS[call_type]

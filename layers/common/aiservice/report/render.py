@@ -60,7 +60,9 @@ def summary(report: Mapping[str, Any]) -> str:
         lines.append("Top spenders: " + ", ".join(f"{row['user_id']} {money(row['cost_usd'])}" for row in top))
     anomalies = report["anomalies"]
     if anomalies:
-        lines.append(f"ANOMALIES ({len(anomalies)}, over {report['parameters']['anomaly_factor']} x trailing 7-day mean):")
+        lines.append(
+            f"ANOMALIES ({len(anomalies)}, over {report['parameters']['anomaly_factor']} x trailing 7-day mean):"
+        )
         lines += [
             f"  {row['level']} {row['owner']}: {money(row['day_usd'])} vs mean {money(row['trailing_7d_mean_usd'])}"
             for row in anomalies[:10]
@@ -137,56 +139,87 @@ def render_html(report: Mapping[str, Any]) -> bytes:
     quality = report["data_quality"]
     cols_user = [("user_id", "user"), ("calls", "calls"), ("cost_usd", "cost"), ("cache_savings_usd", "cache saved")]
     cols_org = [("org_id", "org"), ("calls", "calls"), ("cost_usd", "cost"), ("cache_savings_usd", "cache saved")]
-    cols_model = [("model", "model"), ("calls", "calls"), ("input_tokens", "input"), ("output_tokens", "output"),
-                  ("cache_read_tokens", "cache read"), ("cost_usd", "cost"), ("cache_savings_usd", "cache saved")]
+    cols_model = [
+        ("model", "model"),
+        ("calls", "calls"),
+        ("input_tokens", "input"),
+        ("output_tokens", "output"),
+        ("cache_read_tokens", "cache read"),
+        ("cost_usd", "cost"),
+        ("cache_savings_usd", "cache saved"),
+    ]
     cols_call = [("call_type", "call type"), ("calls", "calls"), ("cost_usd", "cost")]
-    cols_runs = [("user_id", "user"), ("runs", "runs"), ("successful", "successful"), ("run_cost_usd", "spend"),
-                 ("cost_per_successful_optimization_usd", "per success")]
-    anomaly_cols = [("level", "level"), ("owner", "who"), ("day_usd", "day"), ("trailing_7d_mean_usd", "7-day mean"),
-                    ("times_mean", "x mean")]
-    allowance_cols = [("level", "level"), ("owner", "who"), ("month_to_date_usd", "month to date"),
-                      ("limit_usd", "limit"), ("used_pct", "used %")]
+    cols_runs = [
+        ("user_id", "user"),
+        ("runs", "runs"),
+        ("successful", "successful"),
+        ("run_cost_usd", "spend"),
+        ("cost_per_successful_optimization_usd", "per success"),
+    ]
+    anomaly_cols = [
+        ("level", "level"),
+        ("owner", "who"),
+        ("day_usd", "day"),
+        ("trailing_7d_mean_usd", "7-day mean"),
+        ("times_mean", "x mean"),
+    ]
+    allowance_cols = [
+        ("level", "level"),
+        ("owner", "who"),
+        ("month_to_date_usd", "month to date"),
+        ("limit_usd", "limit"),
+        ("used_pct", "used %"),
+    ]
     anomalies = report["anomalies"]
     html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>LLM cost report {escape(report['day'])}</title>
+<title>LLM cost report {escape(report["day"])}</title>
 <style>{_STYLE}</style></head>
 <body>
-<h1>LLM cost report: {escape(report['day'])} <span class="muted">(UTC)</span></h1>
-<p class="muted">codeflash AI service · month {escape(report['month'])} · generated {escape(str(report['generated_at']))}</p>
+<h1>LLM cost report: {escape(report["day"])} <span class="muted">(UTC)</span></h1>
+<p class="muted">codeflash AI service · month {escape(report["month"])} · generated {
+        escape(str(report["generated_at"]))
+    }</p>
 <div class="cards">
-{_card("Spend today", money(totals['day']['cost_usd']), change_note)}
-{_card("Month to date", money(totals['month_to_date']['cost_usd']))}
-{_card("Calls today", str(totals['day']['calls']))}
-{_card("Per successful optimization", money(opt_day['cost_per_successful_optimization_usd']),
-       f" ({opt_day['successful']} of {opt_day['runs']} runs)")}
-{_card("Cache saved today", money(report['cache_savings']['day_usd']))}
+{_card("Spend today", money(totals["day"]["cost_usd"]), change_note)}
+{_card("Month to date", money(totals["month_to_date"]["cost_usd"]))}
+{_card("Calls today", str(totals["day"]["calls"]))}
+{
+        _card(
+            "Per successful optimization",
+            money(opt_day["cost_per_successful_optimization_usd"]),
+            f" ({opt_day['successful']} of {opt_day['runs']} runs)",
+        )
+    }
+{_card("Cache saved today", money(report["cache_savings"]["day_usd"]))}
 {_card("Anomalies", str(len(anomalies)))}
 </div>
 <h2>Spend per day by model (30 days)</h2>{spend_chart}
 <div class="two"><div><h2>Top users (month to date)</h2>{top_chart}</div></div>
 <h2>Cost per successful optimization (per day)</h2>{success_chart}
-<p class="muted">Month to date: {opt_month['runs']} runs, {opt_month['successful']} successful,
-{escape(money(opt_month['cost_per_run_usd']))} per run,
-{escape(money(opt_month['cost_per_successful_optimization_usd']))} per successful optimization (its own trace),
-{escape(money(opt_month['spend_per_successful_optimization_usd']))} of all run spend per success.</p>
+<p class="muted">Month to date: {opt_month["runs"]} runs, {opt_month["successful"]} successful,
+{escape(money(opt_month["cost_per_run_usd"]))} per run,
+{escape(money(opt_month["cost_per_successful_optimization_usd"]))} per successful optimization (its own trace),
+{escape(money(opt_month["spend_per_successful_optimization_usd"]))} of all run spend per success.</p>
 <h2>Prompt-caching savings (per day)</h2>{cache_chart}
-<p class="muted">{escape(report['cache_savings']['method'])}</p>
+<p class="muted">{escape(report["cache_savings"]["method"])}</p>
 <h2>Anomalies</h2>
-<p class="muted">A user's or org's day above {escape(report['parameters']['anomaly_factor'])} x its trailing 7-day mean
-(and at least {escape(money(report['parameters']['anomaly_min_usd']))}).</p>
+<p class="muted">A user's or org's day above {escape(report["parameters"]["anomaly_factor"])} x its trailing 7-day mean
+(and at least {escape(money(report["parameters"]["anomaly_min_usd"]))}).</p>
 {_table(anomalies, anomaly_cols)}
-<h2>Today by user</h2>{_table(report['by_user']['day'], cols_user)}
-<h2>Today by org</h2>{_table(report['by_org']['day'], cols_org)}
-<h2>Today by model</h2>{_table(report['by_model']['day'], cols_model)}
-<h2>Today by call type</h2>{_table(report['by_call_type']['day'], cols_call)}
-<h2>Month to date vs allowances</h2>{_table(report['allowances'], allowance_cols, 25)}
-<h2>Optimizations by user (month to date)</h2>{_table(report['optimizations']['by_user_month_to_date'], cols_runs)}
+<h2>Today by user</h2>{_table(report["by_user"]["day"], cols_user)}
+<h2>Today by org</h2>{_table(report["by_org"]["day"], cols_org)}
+<h2>Today by model</h2>{_table(report["by_model"]["day"], cols_model)}
+<h2>Today by call type</h2>{_table(report["by_call_type"]["day"], cols_call)}
+<h2>Month to date vs allowances</h2>{_table(report["allowances"], allowance_cols, 25)}
+<h2>Optimizations by user (month to date)</h2>{_table(report["optimizations"]["by_user_month_to_date"], cols_runs)}
 <h2>Data quality</h2>
-<p class="muted">{quality['rows_read']} aggregate rows read, {quality['malformed_rows']} malformed and skipped
-{escape(json.dumps(quality['malformed_reasons']))}; models without prices: {escape(', '.join(quality['unpriced_models']) or 'none')}.</p>
+<p class="muted">{quality["rows_read"]} aggregate rows read, {quality["malformed_rows"]} malformed and skipped
+{escape(json.dumps(quality["malformed_reasons"]))}; models without prices: {
+        escape(", ".join(quality["unpriced_models"]) or "none")
+    }.</p>
 </body></html>
 """
     return html.encode()

@@ -59,7 +59,7 @@ class History:
             folded = pool.map(lambda d: fold_day(d, self.usage.iter_daily_usage(d), d in detail, self._rates), wanted)
             self.days.update((usage.day, usage) for usage in folded)
             missing = [d for d in days if d not in self.traces]
-            for d, items in zip(missing, pool.map(self._slim_traces, missing)):
+            for d, items in zip(missing, pool.map(self._slim_traces, missing), strict=True):
                 self.traces[d] = items
 
     def _slim_traces(self, day: date) -> list[dict[str, Any]]:
@@ -77,7 +77,7 @@ class ReportFiles:
 def make_report(
     day: date,
     history: History,
-    parameters: ReportParameters = ReportParameters(),
+    parameters: ReportParameters | None = None,
     now: datetime | None = None,
 ) -> ReportFiles:
     window = window_for(day)
@@ -85,7 +85,8 @@ def make_report(
     usage = {d: history.days[d] for d in window}
     allowances = history.usage.allowances(owners_of_month(day, usage), day.strftime("%Y-%m"))
     generated = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    report = build_report(day, usage, {d: history.traces[d] for d in window}, allowances, parameters, generated)
+    traces = {d: history.traces[d] for d in window}
+    report = build_report(day, usage, traces, allowances, parameters or ReportParameters(), generated)
     files = {
         "report.json": render.render_json(report),
         "report.csv": render.render_csv(detail_rows(history.days[day])),
@@ -169,7 +170,9 @@ def day_to_report(event: Mapping[str, Any], now: datetime | None = None) -> date
     return date.fromordinal(moment.astimezone(UTC).date().toordinal() - 1)
 
 
-def run_scheduled(event: Mapping[str, Any], s3: Any = None, sns: Any = None, now: datetime | None = None) -> dict[str, Any]:
+def run_scheduled(
+    event: Mapping[str, Any], s3: Any = None, sns: Any = None, now: datetime | None = None
+) -> dict[str, Any]:
     """The scheduled job: the report of one day to S3, its summary to SNS and the log, its totals as metrics."""
     import boto3
 

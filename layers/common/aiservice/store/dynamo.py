@@ -43,7 +43,9 @@ def s(value: str) -> AttributeValueTypeDef:
 
 
 def n(value: int | Decimal) -> AttributeValueTypeDef:
-    return {"N": str(value)}
+    # Positional notation: str(Decimal) writes a zero with many places as "0E-7", which moto (and other readers
+    # of the item) reject.
+    return {"N": format(value, "f") if isinstance(value, Decimal) else str(value)}
 
 
 def plain(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def to_attribute(value: Any, depth: int = 0) -> dict[str, Any] | None:
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
-        return n(value)
+        return {"N": str(value)}
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _Unstorable("not a finite number")
@@ -95,7 +95,7 @@ def to_attribute(value: Any, depth: int = 0) -> dict[str, Any] | None:
             raise _Unstorable("not a finite number")
         return {"N": str(value)}
     if isinstance(value, str):
-        return s(value[:MAX_STRING_CHARS])
+        return {"S": value[:MAX_STRING_CHARS]}
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():

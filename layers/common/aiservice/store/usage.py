@@ -30,11 +30,11 @@ import hashlib
 import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from botocore.exceptions import ClientError
 
@@ -42,6 +42,11 @@ from aiservice.config import get_settings
 from aiservice.errors import AllowanceExhausted, QuotaExceeded, RateLimited
 from aiservice.store.dynamo import condition_failures, dynamodb_client, n, plain, s
 from aiservice.store.features import trace_cost_action
+
+if TYPE_CHECKING:  # the stubs are a dev dependency, not in the layer
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+Action: TypeAlias = dict[str, Any]  # one TransactWriteItems entry, as the low-level client takes it
 
 _DAY = 86_400
 _TRACE_TTL_S = 62 * _DAY  # longer than a month: a trace can straddle a month boundary
@@ -168,26 +173,31 @@ class UsageStore:
         window_start_ms = int(now.timestamp() * 1000) // self._rate_window_ms * self._rate_window_ms
         window_end = datetime.fromtimestamp((window_start_ms + self._rate_window_ms) / 1000, UTC)
 
-        items: list[tuple[str, dict]] = [("rate", self._rate_update(admission.user_id, window_start_ms, window_end))]
+        items: list[tuple[str, Action]] = [("rate", self._rate_update(admission.user_id, window_start_ms, window_end))]
         if count_quota and admission.monthly_quota is not None:
+            assert admission.trace_id is not None  # count_quota: there is a trace to count
             items.append(("trace", self._trace_put(admission.user_id, admission.trace_id, now)))
             items.append(("quota", self._quota_update(admission.user_id, period, admission.monthly_quota, now)))
         if reservation.user_level:
-            items.append(("user", self._reserve(f"ALLOWANCE#USER#{admission.user_id}", reservation, admission.user_allowance_usd, now)))
+            assert admission.user_allowance_usd is not None  # user_level: the user has a limit
+            user_pk = f"ALLOWANCE#USER#{admission.user_id}"
+            items.append(("user", self._reserve(user_pk, reservation, admission.user_allowance_usd, now)))
         if reservation.org_level:
-            items.append(("org", self._reserve(f"ALLOWANCE#ORG#{admission.org_id}", reservation, admission.org_allowance_usd, now)))
+            assert admission.org_allowance_usd is not None  # org_level: the org has a limit
+            org_pk = f"ALLOWANCE#ORG#{admission.org_id}"
+            items.append(("org", self._reserve(org_pk, reservation, admission.org_allowance_usd, now)))
         if reservation.marker is not None:
             items.append(("marker", self._marker_put(reservation, now)))
 
         try:
             self._client.transact_write_items(
-                TransactItems=[action for _, action in items],
+                TransactItems=_transaction(action for _, action in items),
                 ClientRequestToken=reservation.reservation_id,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            failed = {name for (name, _), did_fail in zip(items, condition_failures(error)) if did_fail}
+            failed = {name for (name, _), did_fail in zip(items, condition_failures(error), strict=False) if did_fail}
             self._raise_refusal(failed, admission, now, window_end)
             raise
         return reservation
@@ -216,7 +226,7 @@ class UsageStore:
                     f"cost (${admission.estimate_usd})"
                 )
 
-    def _rate_update(self, user_id: str, window_start_ms: int, window_end: datetime) -> dict:
+    def _rate_update(self, user_id: str, window_start_ms: int, window_end: datetime) -> Action:
         return {
             "Update": {
                 "TableName": self._table,
@@ -231,7 +241,7 @@ class UsageStore:
             }
         }
 
-    def _trace_put(self, user_id: str, trace_id: str, now: datetime) -> dict:
+    def _trace_put(self, user_id: str, trace_id: str, now: datetime) -> Action:
         return {
             "Put": {
                 "TableName": self._table,
@@ -244,7 +254,7 @@ class UsageStore:
             }
         }
 
-    def _quota_update(self, user_id: str, period: str, quota: int, now: datetime) -> dict:
+    def _quota_update(self, user_id: str, period: str, quota: int, now: datetime) -> Action:
         return {
             "Update": {
                 "TableName": self._table,
@@ -260,7 +270,7 @@ class UsageStore:
             }
         }
 
-    def _reserve(self, pk: str, reservation: Reservation, limit: Decimal, now: datetime) -> dict:
+    def _reserve(self, pk: str, reservation: Reservation, limit: Decimal, now: datetime) -> Action:
         # DynamoDB conditions cannot add, so the item keeps headroom = limit - spent - reserved and the
         # condition compares it with the amount. The first reservation of a month starts it at the limit.
         return {
@@ -283,7 +293,7 @@ class UsageStore:
             }
         }
 
-    def _marker_put(self, reservation: Reservation, now: datetime) -> dict:
+    def _marker_put(self, reservation: Reservation, now: datetime) -> Action:
         assert reservation.marker is not None
         pk, sk = reservation.marker
         item = {
@@ -323,7 +333,7 @@ class UsageStore:
         now = now or datetime.now(UTC)
         merged = _merge(lines)
         actual = sum((line.cost_usd for line in merged), Decimal(0))
-        actions: list[dict] = []
+        actions: list[Action] = []
         if reservation.marker is not None:
             actions.append(self._marker_delete(reservation.marker))
         for level, enabled, owner in (
@@ -337,7 +347,8 @@ class UsageStore:
             return actual
         try:
             self._client.transact_write_items(
-                TransactItems=actions + billing, ClientRequestToken=f"{reservation.reservation_id[:28]}sttl"
+                TransactItems=_transaction(actions + billing),
+                ClientRequestToken=f"{reservation.reservation_id[:28]}sttl",
             )
         except ClientError as error:
             swept = (
@@ -358,13 +369,16 @@ class UsageStore:
             ]
             if late or billing:
                 self._client.transact_write_items(
-                    TransactItems=late + billing, ClientRequestToken=f"{reservation.reservation_id[:28]}late"
+                    TransactItems=_transaction(late + billing),
+                    ClientRequestToken=f"{reservation.reservation_id[:28]}late",
                 )
         return actual
 
-    def _billing(self, reservation: Reservation, merged: list[UsageLine], actual: Decimal, now: datetime) -> list[dict]:
+    def _billing(
+        self, reservation: Reservation, merged: list[UsageLine], actual: Decimal, now: datetime
+    ) -> list[Action]:
         """The daily aggregates and the trace's cost: what a settlement adds besides the allowance items."""
-        actions: list[dict] = []
+        actions: list[Action] = []
         day = now.date()
         actions.extend(self._aggregate(day, reservation.user_id, reservation.org_id, line, now) for line in merged)
         if reservation.trace_id and actual > 0:  # the trace's exact cost, for the cost report (store.features)
@@ -382,7 +396,7 @@ class UsageStore:
             )
         return actions
 
-    def _marker_delete(self, marker: tuple[str, str]) -> dict:
+    def _marker_delete(self, marker: tuple[str, str]) -> Action:
         pk, sk = marker
         return {
             "Delete": {
@@ -392,7 +406,7 @@ class UsageStore:
             }
         }
 
-    def _spend_allowance(self, pk: str, period: str, actual: Decimal) -> dict:
+    def _spend_allowance(self, pk: str, period: str, actual: Decimal) -> Action:
         return {
             "Update": {
                 "TableName": self._table,
@@ -402,12 +416,14 @@ class UsageStore:
             }
         }
 
-    def _settle_allowance(self, pk: str, reservation: Reservation, actual: Decimal) -> dict:
+    def _settle_allowance(self, pk: str, reservation: Reservation, actual: Decimal) -> Action:
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": {"pk": s(pk), "sk": s(reservation.period)},
-                "UpdateExpression": "ADD headroom_usd :refund, spent_usd :actual, reserved_usd :release, reservations :minus_one",
+                "UpdateExpression": (
+                    "ADD headroom_usd :refund, spent_usd :actual, reserved_usd :release, reservations :minus_one"
+                ),
                 "ExpressionAttributeValues": {
                     ":refund": n(reservation.amount_usd - actual),
                     ":actual": n(actual),
@@ -417,7 +433,7 @@ class UsageStore:
             }
         }
 
-    def _aggregate(self, day: date, user_id: str, org_id: str | None, line: UsageLine, now: datetime) -> dict:
+    def _aggregate(self, day: date, user_id: str, org_id: str | None, line: UsageLine, now: datetime) -> Action:
         values = {":calls": n(line.calls), ":cost": n(line.cost_usd)}
         adds = ["calls :calls", "cost_usd :cost"]
         for kind in TOKEN_KINDS:
@@ -496,7 +512,7 @@ class UsageStore:
                 )
         try:
             self._client.transact_write_items(
-                TransactItems=actions, ClientRequestToken=f"{reservation.reservation_id[:28]}swep"
+                TransactItems=_transaction(actions), ClientRequestToken=f"{reservation.reservation_id[:28]}swep"
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException" and condition_failures(error)[:1] == [
@@ -506,14 +522,21 @@ class UsageStore:
             raise
         return True
 
-    def sweep_reservations(self, max_age_s: float, now: datetime | None = None) -> SweepResult:
-        """Release every reservation older than `max_age_s` (its request can no longer be running)."""
+    def sweep_reservations(
+        self, max_age_s: float, now: datetime | None = None, out_of_time: Callable[[], bool] | None = None
+    ) -> SweepResult:
+        """Release every reservation older than `max_age_s` (its request can no longer be running), oldest first;
+        stop early when `out_of_time()` says so (the result is then not `complete`; the next sweep goes on)."""
         now = now or datetime.now(UTC)
         result = SweepResult()
         for reservation in self.stale_reservations(now - timedelta(seconds=max_age_s), now):
+            if out_of_time is not None and out_of_time():
+                result.complete = False
+                break
             if self.release(reservation):
                 result.released += 1
                 result.released_usd += reservation.amount_usd
+                result.released_reservations.append(reservation)
             else:
                 result.already_settled += 1
         return result
@@ -609,6 +632,13 @@ class SweepResult:
     released: int = 0
     released_usd: Decimal = Decimal(0)
     already_settled: int = 0
+    complete: bool = True
+    released_reservations: list[Reservation] = field(default_factory=list)
+
+
+def _transaction(actions: Iterable[Action]) -> list[TransactWriteItemTypeDef]:
+    """The actions as the client's stubs type them (built as plain dicts, checked by DynamoDB)."""
+    return cast("list[TransactWriteItemTypeDef]", list(actions))
 
 
 def _reservation_of(marker: dict[str, Any]) -> Reservation:
