@@ -17,7 +17,7 @@ DynamoDB and its output (the function workers' JSON logs, the fake provider's fa
 
 Bounded: the request count, a per-request timeout and an overall deadline.
 
-    .venv/bin/python bench/soak.py [--requests 200] [--clients 8] [--candidates 3] [--allowance-usd 1.50]
+    .venv/bin/python bench/soak.py [--requests 200] [--clients 8] [--candidates 3] [--allowance-usd 5.00]
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ STARTUP_S = 90
 REQUEST_TIMEOUT_S = 60  # well past the stack's own deadline (API_TIMEOUT_MS below): a hang is a failure
 DEADLINE_S = 900
 ALLOWED_STATUSES = {200, 402, 502, 504}
-WARM_UP_ROUNDS = 8
-WARM_S = 10  # a round of warm environments answers in well under the deadline (29 s)
+_WORST_CASE = re.compile(r"worst-case cost \(\$([0-9.]+)\)")  # in a 402's error
+WARM_UP_ROUNDS = 24
 PARAMETERS = ("RateLimitMax=10000",)  # the rate limit out of the way; everything else as the template says
 
 
@@ -107,6 +107,15 @@ class Soak:
             found.append(f'non-2xx answers that are not JSON {{"error"}}: {self.not_json_errors[:3]}')
         if [error for error in self.errors_402 if "allowance" not in error]:
             found.append(f"402s not about the allowance: {self.errors_402[:3]}")
+        worst_cases = [Decimal(m.group(1)) for m in map(_WORST_CASE.search, self.errors_402) if m]
+        headrooms = [Decimal(item["headroom_usd"]) for item in self.allowances.values()]
+        # A 402 is due when the headroom, less what the other clients' requests hold, cannot cover the request's
+        # worst case; the headroom only shrinks, so the one after the run must be under `clients` worst cases.
+        if worst_cases and headrooms and min(headrooms) >= self.clients * max(worst_cases):
+            found.append(
+                f"402s while the allowance could still cover every client: headroom ${min(headrooms)} after the "
+                f"run, {self.clients} requests' worst case ${self.clients * max(worst_cases)}"
+            )
         if self.billed_usd != self.aggregate_usd:
             found.append(f"billed attempts cost ${self.billed_usd}, the daily aggregates hold ${self.aggregate_usd}")
         if self.billed_attempts != self.aggregate_calls:
@@ -268,10 +277,11 @@ async def send_all(soak: Soak, port: int, api_key: str, n_candidates: int) -> No
 
 async def warm_up(port: int, api_key: str, demo_key: str, clients: int, n_candidates: int) -> None:
     """Before the measured run: the authorizer's answer for the soak key cached (a body refused with 422, before
-    admission: no money moves), then rounds of `clients` concurrent optimize requests of the demo user (another
-    user, another allowance), so that the optimize function has a warm execution environment per client, with
-    the provider SDKs loaded. Cold starts are not what this soak measures: eight Python workers importing the
-    SDKs at once on a busy machine can take most of the deadline."""
+    admission: no money moves), then optimize requests of the demo user (another user, another allowance) in
+    rounds of 1, 2, ... `clients` at once, so that the optimize function gets one new execution environment per
+    round, with the provider SDKs loaded, while the others are warm. Cold starts are not what this soak measures:
+    eight Python workers importing the SDKs at once on a busy machine can take the whole deadline, and a worker
+    the gateway's timeout stops is replaced by another cold one."""
     headers = {"Content-Type": "application/json"}
 
     async def one(key: str, body: bytes) -> int:
@@ -285,15 +295,14 @@ async def warm_up(port: int, api_key: str, demo_key: str, clients: int, n_candid
 
     if await one(api_key, b"{}") != 422:
         raise RuntimeError("the stack did not authorize the soak key")
-    if await one(demo_key, json.dumps(optimize_body(n_candidates)).encode()) == 0:
-        raise RuntimeError("the stack did not answer the demo user")
-    for _ in range(WARM_UP_ROUNDS):
-        bodies = [json.dumps(optimize_body(n_candidates)).encode() for _ in range(clients)]
-        started = time.perf_counter()
-        statuses = await asyncio.gather(*(one(demo_key, body) for body in bodies))
-        if set(statuses) <= {200, 502} and time.perf_counter() - started < WARM_S:
-            return  # every client's request ran in a warm environment, well within the deadline
-    raise RuntimeError(f"the stack did not warm up in {WARM_UP_ROUNDS} rounds of {clients} requests")
+    size, rounds = 1, 0
+    while size <= clients:
+        rounds += 1
+        if rounds > WARM_UP_ROUNDS:
+            raise RuntimeError(f"the stack did not warm up in {WARM_UP_ROUNDS} rounds")
+        bodies = [json.dumps(optimize_body(n_candidates)).encode() for _ in range(size)]
+        if set(await asyncio.gather(*(one(demo_key, body) for body in bodies))) <= {200, 502}:
+            size += 1  # every environment answered: one more next round
 
 
 def _json_error(body: bytes) -> str | None:
@@ -426,7 +435,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--candidates", type=int, default=3)
-    parser.add_argument("--allowance-usd", type=Decimal, default=Decimal("1.50"))
+    parser.add_argument("--allowance-usd", type=Decimal, default=Decimal("5.00"))
     parser.add_argument("--log", type=Path, help="write the stack's output here (default: a temporary file)")
     args = parser.parse_args()
     soak = run_soak(args.requests, args.clients, args.candidates, args.allowance_usd, log_path=args.log)

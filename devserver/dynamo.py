@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +45,7 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     from werkzeug.serving import make_server
 
     use_local_credentials()
+    honour_client_request_tokens()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one access line per DynamoDB call
     app = DomainDispatcherApplication(create_backend_app)
     # threaded=False on purpose: moto's in-memory backend is not thread-safe (a conditional update is a
@@ -52,6 +56,57 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoServer:
     thread.start()
     bound_host, bound_port = server.socket.getsockname()[:2]  # as bound (port 0: the one chosen)
     return MotoServer(url=f"http://{_url_host(bound_host)}:{bound_port}", _server=server, _thread=thread)
+
+
+IDEMPOTENCY_WINDOW_S = 600  # DynamoDB: a client request token is valid for 10 minutes after its request
+
+
+def honour_client_request_tokens() -> None:
+    """Make moto's TransactWriteItems idempotent per ClientRequestToken, as DynamoDB's is (moto ignores the token).
+
+    botocore retries a request whose answer did not come within its read timeout, with the same token. DynamoDB
+    answers the retry of a transaction it already committed with success and applies nothing; moto applied it
+    again. A settlement retried that way (a busy local stack: moto serves one request at a time) then failed on
+    its own deleted reservation marker, took the sweeper's path and billed the request a second time (daily
+    aggregates and spent), and a retried admission answered 500 with its reservation held. Here, as in
+    DynamoDB: the same token with the same items within the window is a success without effect; with other
+    items, IdempotentParameterMismatchException. Only committed transactions are remembered (a cancelled one
+    wrote nothing). Idempotent itself: patching twice is patching once."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+    if getattr(original, "honours_client_request_tokens", False):
+        return
+    committed: dict[tuple[str, str, str], tuple[str, float]] = {}  # (account, region, token) -> (items, when)
+    lock = threading.Lock()
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        key = (str(self.current_account), str(self.region), str(token))
+        items = hashlib.sha256(json.dumps(self.body["TransactItems"], sort_keys=True).encode()).hexdigest()
+        now = time.monotonic()
+        with lock:
+            for old in [old for old, (_, at) in committed.items() if now - at > IDEMPOTENCY_WINDOW_S]:
+                del committed[old]
+            seen = committed.get(key)
+        if seen is not None:
+            if seen[0] != items:
+                raise DynamodbException(
+                    "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "The request uses the same client token as a previous, but non-identical request.",
+                )
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})  # what the commit answered
+        result = original(self)
+        with lock:
+            committed[key] = (items, now)
+        return result
+
+    transact_write_items.honours_client_request_tokens = True  # type: ignore[attr-defined]
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _url_host(host: str) -> str:

@@ -9,13 +9,16 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from aiservice.http import create_app, error_response, lambda_handler, principal_of
 from aiservice.pipelines import cfapi
 from aiservice.pipelines.schemas import CliUserResponse, Empty, ErrorBody, MarkAsSuccessRequest
 
 app = create_app()
-_NOT_IMPLEMENTED = {501: {"description": "not implemented", "content": {"application/json": {"model": ErrorBody}}}}
+_NOT_IMPLEMENTED: dict[int, OpenAPIResponse] = {
+    501: {"description": "not implemented", "content": {"application/json": {"model": ErrorBody}}}
+}
 
 
 @app.get("/cfapi/cli-get-user")
@@ -35,7 +38,7 @@ def cli_get_user() -> CliUserResponse:
 def is_github_app_installed(
     repo: Annotated[str | None, Query(max_length=200)] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response[bool]:
+) -> Response[str]:
     installed = cfapi.github_app_installed(owner, repo)
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, "true" if installed else "false")
 

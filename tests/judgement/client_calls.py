@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 
 def main(samples: Path) -> None:
-    from codeflash.api.aiservice import AiServiceClient
+    from codeflash.api.aiservice import AiServiceClient  # type: ignore[import-not-found]  # the client's venv
 
     def body(name: str) -> dict:
         return json.loads((samples / f"{name}.json").read_text())["request_body"]
@@ -71,7 +71,7 @@ def main(samples: Path) -> None:
     )  # fmt: skip
 
     # cfapi, on the client's fixed :3001
-    from codeflash.api import cfapi
+    from codeflash.api import cfapi  # type: ignore[import-not-found]
 
     user_id = cfapi.get_user_id()
     app_installed = cfapi.is_github_app_installed_on_repo("fakeowner", "fakerepo", suppress_errors=True)

@@ -8,7 +8,8 @@ import copy
 import json
 from typing import Any
 
-from tests.pipelines.harness import AUTHORIZER_EVENT, ROOT, Api, Reply, lambda_context
+from tests.judgement.local_stack import ROOT
+from tests.pipelines.harness import AUTHORIZER_EVENT, Api, Reply, lambda_context
 
 
 def call_route(

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.pipelines.harness import ROOT, Api, sample
+from tests.judgement.local_stack import ROOT
+from tests.pipelines.harness import Api, sample
 
 # Built at run time, so that the test's own source (which Sentry sends as the frames' context) does not hold it.
 MARKER = "-".join(["private", "code", "4e1f"])

@@ -187,3 +187,18 @@ def test_a_handler_error_inside_the_reservation_bills_the_reply(
     (request,) = llm.requests
     assert_billed(*limits, {(MODEL_OF_PROTOCOL[request.protocol], "code_repair"): (1, price(request, answer))},
                   log_lines)  # fmt: skip
+
+
+def test_a_stream_cut_off_at_the_deadline_bills_the_usage_it_reported(
+    api: Api, key: str, llm: Any, limits: tuple[str, str], log_lines: list[dict[str, Any]]
+) -> None:
+    """The primer's stream began (Bedrock reported its input usage in message_start) and was still going at the
+    deadline: cancelled, it is billed what the provider reported, like a stream that broke."""
+    slow = Reply(text=SORTED * 40, generation_s=20)  # message_start at once, then the text over 20 s
+    llm.default_reply = lambda request: slow if streamed(request) else Fault.timeout(30)
+    reply = api.call("OptimizeFunction", cached_optimize_body(n_candidates=3), key, remaining_ms=2_500)
+    assert reply.status == 504, reply.body
+
+    (primer,) = [request for request in llm.requests if streamed(request)]
+    cost = price(primer, slow, broken_stream=True)
+    assert_billed(*limits, {("claude-sonnet-4-5", "optimize"): (1, cost)}, log_lines)

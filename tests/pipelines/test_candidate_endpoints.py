@@ -444,3 +444,14 @@ def test_every_call_is_billed_to_the_users_daily_usage(api: Api, key: str, llm: 
         ("azure/gpt-5", "optimize", 2),
     }
     assert all(row["cost_usd"] > 0 for row in rows)
+
+
+def test_another_users_trace_id_is_refused_before_any_model_call(api: Api, key: str, llm: Any) -> None:
+    from aiservice.store.features import FeaturesStore
+
+    trace = str(uuid.uuid4())
+    FeaturesStore().record_run(trace, "somebody-else", None)
+    llm.default_reply = by_candidate({1: SORTED})
+    reply = api.call("OptimizeFunction", body_of("03_ai_optimize", n_candidates=1, trace_id=trace), key)
+    assert reply.status == 403 and "another user" in reply.error
+    assert llm.requests == []

@@ -19,7 +19,7 @@ def test_record_run_log_features_and_success(stores, user_id) -> None:
     _, features = stores
     trace_id = trace()
     features.record_run(trace_id, user_id, "org-1", now=NOW)
-    features.record_run(trace_id, "someone-else", None, now=NOW + timedelta(days=1))  # a retry the next day
+    features.record_run(trace_id, user_id, "org-1", now=NOW + timedelta(days=1))  # a retry the next day
     dropped = features.log_features(
         trace_id,
         user_id,
@@ -128,3 +128,23 @@ def test_settle_adds_the_exact_cost_to_the_trace_in_the_same_transaction(stores,
     reservation = usage.admit(Admission(user_id, None, other, Decimal(0), False, None, None, None), now=NOW)
     usage.settle(reservation, [], now=NOW)
     assert features.get(other) is None
+
+
+def test_only_the_traces_owner_may_change_it(stores, user_id) -> None:
+    import pytest
+
+    from aiservice.errors import NotOwner
+
+    _, features = stores
+    trace_id = trace()
+    features.record_run(trace_id, user_id, None, now=NOW)
+    for write in (
+        lambda: features.record_run(trace_id, "intruder", None, now=NOW),
+        lambda: features.mark_success(trace_id, "intruder", None, now=NOW),
+        lambda: features.log_features(trace_id, "intruder", None, {"speedup_ratio": 9.9}, privacy_mode=False),
+    ):
+        with pytest.raises(NotOwner):
+            write()
+    item = features.get(trace_id)
+    assert item is not None and item["user_id"] == user_id
+    assert "optimization_found" not in item and "speedup_ratio" not in item and item["optimize_requests"] == 1

@@ -41,3 +41,7 @@ class NotSupported(ServiceError):
 
 class NoValidCandidate(ServiceError):
     """The model answered, but nothing in its reply is a candidate the client could use (the reasons say why)."""
+
+
+class NotOwner(ServiceError):
+    """The request names something (a trace) that another user created: never read or changed for this caller."""

@@ -4,6 +4,7 @@ where domain errors become HTTP responses (`{"error": "..."}` with the right sta
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +21,7 @@ from aiservice.errors import (
     AllowanceExhausted,
     InvalidRequest,
     NotSupported,
+    NotOwner,
     NoValidCandidate,
     RateLimited,
     Unauthenticated,
@@ -37,6 +39,7 @@ _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (UnicodeDecodeError, HTTPStatus.BAD_REQUEST),
     (Unauthenticated, HTTPStatus.UNAUTHORIZED),
     (AllowanceExhausted, HTTPStatus.PAYMENT_REQUIRED),
+    (NotOwner, HTTPStatus.FORBIDDEN),
     (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
     (NotSupported, HTTPStatus.UNPROCESSABLE_ENTITY),
     # What the LLM client raises: a prompt the models cannot take, a call the pipeline built wrong, providers
@@ -134,7 +137,25 @@ def principal_of(app: APIGatewayRestResolver) -> Principal:
 
 def request_scope(app: APIGatewayRestResolver) -> Scope:
     """The caller and the deadline of this invocation: what a pipeline needs from the HTTP layer."""
-    return Scope(principal_of(app), Deadline.for_invocation(app.lambda_context))
+    started = received_at(app.current_event.raw_event)
+    return Scope(principal_of(app), Deadline.for_invocation(app.lambda_context, started=started))
+
+
+def received_at(event: dict[str, Any]) -> float | None:
+    """When API Gateway received the request (`requestContext.requestTimeEpoch`), on the monotonic clock.
+
+    The gateway's timeout runs from about then, not from the handler's start: the authorizer, a cold start or a
+    SnapStart restore come first. A deadline counted from the handler's start let the gateway answer 504 before
+    the handler answered (the client lost candidates it was billed for; locally, the worker was stopped before
+    it settled, its reservation held). None, so the handler's start, for a time no waiting gateway can have sent:
+    older than the integration timeout (a sample or replayed event) or in the future."""
+    epoch_ms = (event.get("requestContext") or {}).get("requestTimeEpoch")
+    if not isinstance(epoch_ms, int | float) or isinstance(epoch_ms, bool):
+        return None
+    waited_s = time.time() - epoch_ms / 1000
+    if not 0 <= waited_s < get_settings().api_timeout_ms / 1000:
+        return None
+    return time.monotonic() - waited_s
 
 
 def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:

@@ -28,7 +28,16 @@ from aiservice.llm.providers import Provider
 from aiservice.llm.providers.factory import Credentials, provider_for
 from aiservice.llm.runtime import Deadline
 from aiservice.llm.schema import StructuredOutput
-from aiservice.llm.types import Attempt, CallOptions, JsonObject, LLMResult, Message, ProviderReply, ProviderRequest
+from aiservice.llm.types import (
+    Attempt,
+    CallOptions,
+    JsonObject,
+    LLMResult,
+    Message,
+    ProviderReply,
+    ProviderRequest,
+    StreamUsage,
+)
 from aiservice.observability import logger
 
 _ROLES = {"system", "user", "assistant", "tool"}
@@ -142,16 +151,26 @@ async def stream_llm(
             for number in range(1, max_attempts + 1):
                 request = ProviderRequest(model_spec, plan.messages, plan.options)
                 streamed = False
+                reported: JsonObject | None = None  # the usage the provider has said it bills so far
                 held = _hold(context, model_spec, plan)
                 started = time.perf_counter()
                 try:
                     async for item in _provider(model_spec, context).stream(request):
-                        if isinstance(item, str):
+                        if isinstance(item, StreamUsage):
+                            reported = item.raw_usage
+                        elif isinstance(item, str):
                             streamed = True
                             yield item
                         else:
                             yield _result(_answered(context, model_spec, item, held, started, attempts), attempts)
                             return
+                except asyncio.CancelledError:
+                    # Cut off (the deadline): the provider bills what it began, so the attempt is billed what it
+                    # reported, like a stream that broke; then the cancellation goes on.
+                    if reported:
+                        cut_off = ProviderError("cancelled at the deadline", retryable=False, raw_usage=reported)
+                        attempts.append(_failed(context, model_spec, cut_off, held, started, len(attempts) + 1))
+                    raise
                 except ProviderError as failure:
                     attempts.append(_failed(context, model_spec, failure, held, started, len(attempts) + 1))
                     if streamed:

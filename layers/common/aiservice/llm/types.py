@@ -48,6 +48,14 @@ class ProviderRequest:
 
 
 @dataclass(frozen=True)
+class StreamUsage:
+    """What a stream's provider has reported it bills so far (Anthropic's message_start: the input, one output
+    token), yielded as soon as it is known, so that a stream cut off later is billed at least that."""
+
+    raw_usage: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ProviderReply:
     """One successful attempt, normalised. `raw_usage` is the provider's own usage object, for cost_of."""
 

@@ -135,6 +135,8 @@ def _first_pass(request: OptimizeRequest, scope: Scope, kind: _Kind) -> Optimiza
         count = candidate_count(request.n_candidates)
         if count == 0:
             return OptimizationsResponse(optimizations=[])
+        if kind is _OPTIMIZE:  # a run for the cost report; NotOwner (403) for another user's trace, before any spend
+            FeaturesStore().record_run(request.trace_id, scope.principal.user_id, scope.principal.org_id)
         route = route_for(kind.call_type, scope.principal)
         system = _system_prompt(request, original, kind)
         conversations = [
@@ -145,8 +147,6 @@ def _first_pass(request: OptimizeRequest, scope: Scope, kind: _Kind) -> Optimiza
         results = run_calls(
             scope, route, kind.call_type, request.trace_id, calls, counts_toward_quota=kind.counts_toward_quota
         )
-        if kind is _OPTIMIZE:  # the cost report counts optimization runs (and their successes) per trace
-            FeaturesStore().record_run(request.trace_id, scope.principal.user_id, scope.principal.org_id)
         replies = replies_or_raise(results, request.trace_id, kind.call_type)
         return OptimizationsResponse(
             optimizations=candidates_from(original, replies, trace_id=request.trace_id, call_type=kind.call_type)

@@ -24,11 +24,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from aiservice.config import get_settings
+from aiservice.errors import NotOwner
 from aiservice.store.dynamo import dynamodb_client, n, plain, s
 
 FEATURES_TTL_S = 400 * 86_400
 BY_DAY_INDEX = "by_day"
+# A trace's item is created by its user's first write; every later write must come from the same user.
+OWNED_BY_CALLER = "attribute_not_exists(#user_id) OR #user_id = :user_id"
 
 # Written by this module and by settlement only: a client's log_features cannot overwrite them.
 PROTECTED_FIELDS = frozenset(
@@ -259,13 +264,20 @@ class FeaturesStore:
                 yield plain_item(item)
 
     def _update(self, trace_id: str, expression: str, names: dict[str, str], values: dict[str, Any]) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key={"trace_id": s(trace_id)},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        """Only the user who created the trace may change it; NotOwner for anybody else."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"trace_id": s(trace_id)},
+                UpdateExpression=expression,
+                ConditionExpression=OWNED_BY_CALLER,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raise NotOwner(f"trace {trace_id} belongs to another user") from None
 
 
 def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -351,12 +351,7 @@ class UsageStore:
                 ClientRequestToken=f"{reservation.reservation_id[:28]}sttl",
             )
         except ClientError as error:
-            swept = (
-                reservation.marker is not None
-                and error.response["Error"]["Code"] == "TransactionCanceledException"
-                and condition_failures(error)[:1] == [True]
-            )
-            if not swept:
+            if reservation.marker is None or not _marker_gone(error):
                 raise
             # The sweeper released the reservation: bill the cost, without releasing the amount a second time.
             late = [
@@ -465,8 +460,8 @@ class UsageStore:
 
     # ------------------------------------------------------------------ sweeper
     def stale_reservations(self, older_than: datetime, now: datetime | None = None) -> Iterator[Reservation]:
-        """The reservations admitted before `older_than` and never settled: per shard, one Query of this month's
-        markers and one of last month's (a reservation keeps the month it was admitted in), oldest first."""
+        """The reservations admitted before `older_than` and never settled: per shard, one Query of last month's
+        markers and one of this month's (a reservation keeps the month it was admitted in), each oldest first."""
         now = now or datetime.now(UTC)
         first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         periods = (month_of(first - timedelta(days=1)), month_of(now))
@@ -511,13 +506,11 @@ class UsageStore:
                     }
                 )
         try:
-            self._client.transact_write_items(
-                TransactItems=_transaction(actions), ClientRequestToken=f"{reservation.reservation_id[:28]}swep"
-            )
+            # No ClientRequestToken: a repeat within its 10 minutes would "succeed" without writing, and count a
+            # release that did not happen. The marker's condition already makes a repeat harmless.
+            self._client.transact_write_items(TransactItems=_transaction(actions))
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException" and condition_failures(error)[:1] == [
-                True
-            ]:
+            if _marker_gone(error):
                 return False
             raise
         return True
@@ -634,6 +627,12 @@ class SweepResult:
     already_settled: int = 0
     complete: bool = True
     released_reservations: list[Reservation] = field(default_factory=list)
+
+
+def _marker_gone(error: ClientError) -> bool:
+    """A transaction whose first action, the marker's conditional delete, failed: the marker was already gone."""
+    cancelled = error.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+    return cancelled and condition_failures(error)[:1] == [True]
 
 
 def _transaction(actions: Iterable[Action]) -> list[TransactWriteItemTypeDef]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from aiservice.llm.types import ProviderReply, ProviderRequest
+from aiservice.llm.types import ProviderReply, ProviderRequest, StreamUsage
 
 
 class Provider(Protocol):
@@ -18,6 +18,7 @@ class Provider(Protocol):
 
     async def complete(self, request: ProviderRequest) -> ProviderReply: ...
 
-    def stream(self, request: ProviderRequest) -> AsyncIterator[str | ProviderReply]:
-        """Text deltas as they come, then the whole reply (with usage) as the last item."""
+    def stream(self, request: ProviderRequest) -> AsyncIterator[str | StreamUsage | ProviderReply]:
+        """Text deltas as they come, then the whole reply (with usage) as the last item; a StreamUsage whenever
+        the provider reports usage before the end (what the attempt is billed if it is cut off)."""
         ...

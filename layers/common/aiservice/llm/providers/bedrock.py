@@ -16,7 +16,7 @@ from typing import Any
 from aiservice.llm.errors import InvalidLLMRequest, ProviderError
 from aiservice.llm.providers.sdk_errors import classify
 from aiservice.llm.schema import RESPOND_TOOL
-from aiservice.llm.types import JsonObject, Message, ProviderReply, ProviderRequest, ToolCall
+from aiservice.llm.types import JsonObject, Message, ProviderReply, ProviderRequest, StreamUsage, ToolCall
 
 _DATA_URL = re.compile(r"data:(image/[a-z+.-]+);base64,(.+)", re.DOTALL)
 
@@ -169,7 +169,7 @@ class BedrockProvider:
             raise classify(error, self._sdk) from error
         return from_anthropic(message.model_dump(mode="json"))
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[str | ProviderReply]:
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[str | StreamUsage | ProviderReply]:
         message: dict[str, Any] = {}
         blocks: dict[int, JsonObject] = {}
         partial_json: dict[int, str] = {}
@@ -181,6 +181,7 @@ class BedrockProvider:
                 kind = event.type
                 if kind == "message_start":
                     message = event.message.model_dump(mode="json")
+                    yield StreamUsage(dict(message["usage"]))  # billed from here on, even if cut off
                 elif kind == "content_block_start":
                     blocks[event.index] = event.content_block.model_dump(mode="json")
                 elif kind == "content_block_delta":
