@@ -8,7 +8,7 @@ export SAM_CLI_TELEMETRY := 0
 FUNCTION ?= HealthcheckFunction
 EVENT    ?= events/healthcheck.json
 
-.PHONY: install install-run run test test-offline lint invoke bench build validate deploy clean
+.PHONY: install install-run run demo test test-offline lint invoke bench build validate deploy clean
 
 $(VENV)/.run-deps: pyproject.toml layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,8 @@ $(CODEFLASH_VENV)/.complete:
 # nodejs, npm and libnode-dev where missing), and in build/js-client the npm packages a JS/TS project needs for the
 # client: `codeflash` 0.9.0 (the runtime its instrumented tests import; its postinstall would fetch from the
 # internet, so it is skipped; its better-sqlite3 builds from source against the system's node headers, with g++
-# and make: about 3 minutes), vitest and @vitest/coverage-v8 (4.x, which runs on node 20). The tests link the
-# example projects' node_modules to build/js-client/node_modules.
+# and make: 4 to 7 minutes on two busy cores), vitest and @vitest/coverage-v8 (4.x, which runs on node 20). The
+# tests link the example projects' node_modules to build/js-client/node_modules.
 JS_CLIENT := $(CURDIR)/build/js-client
 JS_PACKAGES := 'codeflash@0.9.0' 'vitest@^4.1' '@vitest/coverage-v8@^4.1'
 $(JS_CLIENT)/.complete:
@@ -71,6 +71,12 @@ install: $(VENV)/.dev-deps $(WHEELHOUSE)/.complete $(CHROMIUM) $(CODEFLASH_VENV)
 ## The whole API on http://localhost:8000 (DynamoDB in a local moto server unless AWS_ENDPOINT_URL_DYNAMODB is set)
 run: install-run
 	$(PY) -m devserver run --port 8000
+
+## The whole loop in a minute or two, offline: the real codeflash CLI optimizes examples/sorter (copied to a temporary
+## git repository) against the stack with a scripted model (examples/sorter/model), and devserver/demo.py prints the
+## candidates, the generated tests, the measured speedup, the diff and the cost the service recorded.
+demo: install-run $(CODEFLASH_VENV)/.complete
+	$(PY) -m devserver.demo
 
 ## The test suite, offline: install what it needs (the only step that uses the network), then test-offline
 test: install

@@ -104,6 +104,48 @@ def local_stack(*extra_args: str) -> Iterator[tuple[int, str]]:
             process.wait(timeout=30)
 
 
+# An upstream that costs next to nothing: the shared HTTP front with an app that reads the body and answers a small
+# JSON object. Behind the forwarder, the difference to calling it directly is the forwarder's own work.
+_NULL_UPSTREAM = """
+import json, sys, threading
+from devserver.front import HttpResponse, serve
+
+class Null:
+    max_body_bytes = 10 << 20
+    def handle(self, request):
+        size = len(request.body.read())
+        return HttpResponse(200, [("Content-Type", "application/json")], json.dumps({"received": size}).encode())
+    def refuse(self, kind, status, message):
+        return HttpResponse(status, [("Content-Type", "application/json")], json.dumps({"error": message}).encode())
+
+servers = serve(Null(), 0, hosts=("127.0.0.1",))
+print(servers.port, flush=True)
+sys.stdin.read()  # until the bench closes our stdin
+"""
+
+
+@contextmanager
+def null_upstream() -> Iterator[int]:
+    """A minimal HTTP upstream in its own process, on loopback; yields its port."""
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT}"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _NULL_UPSTREAM],
+        cwd=ROOT,
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its access lines
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield int(process.stdout.readline())
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        process.wait(timeout=10)
+
+
 async def http_request(
     port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"", timeout_s: float = 30
 ) -> tuple[int, dict[str, str], bytes]:

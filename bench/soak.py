@@ -68,6 +68,7 @@ class Soak:
     not_json_errors: list[str] = field(default_factory=list)
     connection_errors: Counter[str] = field(default_factory=Counter)
     errors_402: list[str] = field(default_factory=list)
+    provider_requests: int = 0  # answered by the scripted model (faults included)
     faults: Counter[str] = field(default_factory=Counter)  # injected by the scripted model, by kind
     attempts: int = 0  # llm_call log lines of the soak user (every attempt)
     billed_attempts: int = 0  # those with a cost
@@ -368,8 +369,10 @@ def read_log(soak: Soak, log_path: Path, user: str, offset: int = 0) -> None:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if entry.get("message") == "fakellm_fault" and faults_count:
-                soak.faults[entry["kind"]] += 1
+            if entry.get("message") == "fakellm_request" and faults_count:
+                soak.provider_requests += 1
+                if entry["fault"] is not None:
+                    soak.faults[entry["fault"]] += 1
             elif entry.get("message") == "llm_call" and entry.get("user_id") == user:
                 soak.attempts += 1
                 if entry.get("cost") is not None:
@@ -418,7 +421,8 @@ def report(soak: Soak) -> str:
         f"{soak.requests} /ai/optimize requests from {soak.clients} concurrent clients in {soak.seconds:.1f} s",
         f"statuses: {statuses}",
         f"latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {worst:.0f} ms",
-        f"faults injected: {sum(soak.faults.values())} ({faults})",
+        f"provider requests: {soak.provider_requests}, faults injected: {sum(soak.faults.values())} "
+        f"({100 * sum(soak.faults.values()) / max(1, soak.provider_requests):.0f} %: {faults})",
         f"attempts logged: {soak.attempts}, billed: {soak.billed_attempts}, ${soak.billed_usd}",
         f"daily aggregates: {soak.aggregate_calls} calls, ${soak.aggregate_usd}",
         f"user allowance: limit ${user.get('limit_usd')}, spent ${user.get('spent_usd')}, "

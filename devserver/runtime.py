@@ -1,8 +1,10 @@
 """Lambda execution environments as local processes.
 
 Each worker is a spawned process serving one function: it takes the function's environment and sys.path,
-imports the handler module once (later invocations are warm) and runs invocations sent over a Pipe, so the
-handler's stdout (its JSON logs) stays free for the terminal. Each function has a pool of workers that
+imports the handler module once, before its first invocation (Lambda's INIT phase: later invocations are warm),
+and runs invocations sent over a Pipe, so the handler's stdout (its JSON logs) stays free for the terminal.
+As on Lambda, INIT has its own bound and the function's Timeout applies to each invocation alone: a cold start
+makes the first request slower, never a timeout. Each function has a pool of workers that
 grows while all are busy, like Lambda scaling out to concurrent execution environments, up to a limit (Lambda's
 reserved concurrency); past it invocations wait in a short bounded queue, and past that they are throttled.
 """
@@ -20,10 +22,12 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from devserver.console import log
 from devserver.template import LOCAL_ACCOUNT_ID, FunctionSpec
 
 
@@ -43,6 +47,12 @@ class Concurrency:
 
 
 DEFAULT_CONCURRENCY = Concurrency()
+
+LAMBDA_INIT_LIMIT_S = 10.0  # Lambda's INIT phase (importing the handler module) is bounded at 10 s
+# A local worker's INIT also includes what Lambda's does not: a process spawn and multiprocessing's bootstrap, which
+# re-imports the parent's __main__ (devserver.cli: botocore), on a laptop or a shared CI machine that may be busy.
+# So the hard bound is larger; an import alone that takes longer than Lambda's limit gets a warning instead.
+LOCAL_INIT_ALLOWANCE_S = 30.0
 
 
 class FunctionError(Exception):
@@ -108,7 +118,15 @@ def _worker_main(
         sys.stdout = sys.stderr
     elif isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # logs show up as they happen even when piped
-    handler = None
+    started = time.monotonic()
+    try:  # the INIT phase, before the first invocation is taken, as on Lambda
+        module_name, function_name = handler_name.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), function_name)
+    except Exception as error:  # noqa: BLE001 - reported as Lambda reports an INIT error, on the invocation
+        traceback.print_exc()
+        conn.send(("init_error", (type(error).__name__, str(error))))
+        return  # like Lambda, the environment is not reused: the next invocation starts a fresh one
+    conn.send(("ready", time.monotonic() - started))
     while True:
         try:
             request_id, event, deadline_ms = conn.recv()
@@ -116,9 +134,6 @@ def _worker_main(
             return
         reply: tuple[str, object]
         try:
-            if handler is None:  # the INIT phase, on the first invocation like Lambda
-                module_name, function_name = handler_name.rsplit(".", 1)
-                handler = getattr(importlib.import_module(module_name), function_name)
             context = LambdaContext(**context_fields, aws_request_id=request_id, deadline_ms=deadline_ms)
             reply = ("result", json.dumps(handler(event, context)))
         except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda reports a function error
@@ -184,13 +199,40 @@ class Worker:
         )
         self._process.start()
         child_conn.close()  # so the parent sees EOF when the child dies
+        self._ready = False
 
     @property
     def alive(self) -> bool:
         return self._process.is_alive()
 
+    def wait_ready(self, limit_s: float, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Wait for the worker's INIT (the handler's import), at most limit_s; the invocation's Timeout starts
+        after it. Raises FunctionError (INIT failed or timed out: the worker is stopped) or RuntimeClosed."""
+        name = self.spec.logical_id
+        deadline = time.monotonic() + limit_s
+        try:
+            while not self._conn.poll(min(0.25, max(0.0, deadline - time.monotonic()))):
+                if cancelled():
+                    self.stop()
+                    raise RuntimeClosed(name)
+                if time.monotonic() >= deadline:
+                    self.stop()
+                    raise FunctionError("Runtime.InitTimeout", f"{name}: INIT did not finish within {limit_s:g} s")
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            self.stop()
+            raise FunctionError("Runtime.ExitError", f"{name}: the worker process exited during INIT") from None
+        if kind == "init_error":
+            self.stop()
+            raise FunctionError(*payload)
+        self._ready = True
+        if payload > LAMBDA_INIT_LIMIT_S:
+            log(f"{name}: INIT took {payload:.1f} s, over Lambda's {LAMBDA_INIT_LIMIT_S:g} s limit")
+
     def invoke(self, event: dict, wait_s: float) -> Any:
         """Run one invocation; the result is the handler's return value after a JSON round trip."""
+        if not self._ready:  # the pool waits for INIT first; this is for a worker used on its own
+            self.wait_ready(LOCAL_INIT_ALLOWANCE_S)
         request_id = str(uuid.uuid4())
         deadline_ms = int(time.time() * 1000) + self.spec.timeout_s * 1000
         try:
@@ -217,8 +259,16 @@ class WorkerPool:
     """The execution environments of one function: reuse an idle worker, else start one, up to the limit; else
     wait in the bounded queue."""
 
-    def __init__(self, spec: FunctionSpec, region: str, concurrency: Concurrency, logs_to_stderr: bool):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        region: str,
+        concurrency: Concurrency,
+        logs_to_stderr: bool,
+        init_limit_s: float = LOCAL_INIT_ALLOWANCE_S,
+    ):
         self.spec = spec
+        self._init_limit_s = init_limit_s
         self._region = region
         self._concurrency = concurrency
         self._logs_to_stderr = logs_to_stderr
@@ -271,9 +321,13 @@ class WorkerPool:
             finally:
                 if queued:
                     self._waiting -= 1
-        try:  # outside the lock: starting a process takes a while
-            worker = Worker(self.spec, self._region, self._logs_to_stderr)
+        fresh: Worker | None = None
+        try:  # outside the lock: starting a process and its INIT take a while
+            fresh = Worker(self.spec, self._region, self._logs_to_stderr)
+            fresh.wait_ready(self._init_limit_s, cancelled=lambda: self._closed)
         except BaseException:
+            if fresh is not None:  # wait_ready stops it on its own errors; this is for an interrupt
+                fresh.stop()
             with self._changed:
                 self._starting -= 1
                 self._changed.notify_all()
@@ -281,10 +335,10 @@ class WorkerPool:
         with self._changed:
             self._starting -= 1
             if self._closed:  # close() ran meanwhile (mypy keeps the narrowing from the loop above)
-                worker.stop()  # type: ignore[unreachable]
+                fresh.stop()  # type: ignore[unreachable]
                 raise RuntimeClosed(self.spec.logical_id)
-            self._workers.add(worker)
-        return worker
+            self._workers.add(fresh)
+        return fresh
 
     def _release(self, worker: Worker) -> None:
         with self._changed:
@@ -316,15 +370,17 @@ class FunctionRuntime:
         region: str,
         concurrency: Concurrency = DEFAULT_CONCURRENCY,
         logs_to_stderr: bool = False,
+        init_limit_s: float = LOCAL_INIT_ALLOWANCE_S,
     ):
         self.functions = functions
         self._pools = {
-            function_id: WorkerPool(spec, region, concurrency, logs_to_stderr)
+            function_id: WorkerPool(spec, region, concurrency, logs_to_stderr, init_limit_s)
             for function_id, spec in functions.items()
         }
 
     def invoke(self, function_id: str, event: dict, wait_s: float | None = None) -> Any:
-        """The handler's result; wait_s defaults to the function's Timeout.
+        """The handler's result; wait_s (the invocation's, a cold start's INIT not included) defaults to the
+        function's Timeout.
         Raises FunctionError, InvocationTimeout, Throttled or RuntimeClosed."""
         pool = self._pools[function_id]
         return pool.invoke(event, pool.spec.timeout_s if wait_s is None else wait_s)

@@ -274,3 +274,16 @@ def test_numbers_are_written_in_positional_notation():
     assert n(Decimal("0.0026000") - Decimal("0.002600")) == {"N": "0.0000000"}
     assert n(Decimal("1E+2")) == {"N": "100"}
     assert n(7) == {"N": "7"}
+
+
+def test_admission_refuses_another_users_trace_and_writes_nothing(settings_env, user_id):
+    from aiservice.errors import NotOwner
+    from aiservice.store.features import FeaturesStore
+
+    store = UsageStore()
+    trace = f"trace-{uuid.uuid4().hex}"
+    FeaturesStore().record_run(trace, "the-owner", None)
+    with pytest.raises(NotOwner):
+        store.admit(admission(user_id, trace_id=trace, counts_toward_quota=True, monthly_quota=10))
+    assert store.quota_used(user_id, month_of(datetime.now(UTC))) == 0
+    store.admit(admission("the-owner", trace_id=trace))  # its owner is admitted

@@ -18,9 +18,10 @@ probability `rate` it gets a fault of a kind drawn uniformly from `kinds` (defau
 of its reply. The sequence of draws is fixed by the seed; which request gets which draw follows the order the
 requests arrive in. Options: `retry_after_s` (0.5: the `retry-after` of `rate_limited`), `timeout_s` (60: how
 long `timeout` holds the request before answering; longer than a handler's deadline, it is cut off there).
-Every injected fault is counted (`ScriptedModel.injected`) and printed on stdout as one JSON line
-`{"message": "fakellm_fault", "kind": ..., "request": n, "protocol": ..., "model": ..., "stream": ...}`, so that
-whoever reads the stack's output (bench/soak.py) knows what was injected.
+Every injected fault is counted (`ScriptedModel.injected`), and with a `faults` section every request's draw is
+printed on stdout as one JSON line, `{"message": "fakellm_request", "request": n, "fault": <kind> or null,
+"protocol": ..., "model": ..., "stream": ...}`, so that whoever reads the stack's output (bench/soak.py) knows
+what was injected, and into how many requests.
 """
 
 from __future__ import annotations
@@ -101,36 +102,37 @@ class ScriptedModel:
         self._random = random.Random(self.faults.seed if self.faults else 0)
         self._lock = threading.Lock()
         # The server asks again for the reply a `timeout` or a midstream `drop` sends late (or in part): that
-        # request gets its reply, without another draw. Keyed by id() while the request is being answered.
-        self._late: dict[int, Reply] = {}
+        # request gets its reply, without another draw. Keyed by id(), the request held so that its id stays its own.
+        self._late: dict[int, tuple[RecordedRequest, Reply]] = {}
 
     def __call__(self, request: RecordedRequest) -> Reply | Fault:
         with self._lock:
-            late = self._late.pop(id(request), None)
-            if late is not None:
-                return late
+            late = self._late.get(id(request))
+            if late is not None and late[0] is request:
+                del self._late[id(request)]
+                return late[1]
             self.requests += 1
             number = self.requests
             kind = self._draw()
         reply = self.reply(request)
-        if kind is None:
+        if self.faults is None:
             return reply
-        assert self.faults is not None
-        fault = FAULT_KINDS[kind](self.faults, request)
-        if fault.kind == "timeout" or (fault.kind == "drop" and fault.midstream):
-            with self._lock:
-                self._late[id(request)] = reply
-        with self._lock:
-            self.injected[kind] += 1
         record = {
-            "message": "fakellm_fault",
-            "kind": kind,
+            "message": "fakellm_request",
             "request": number,
+            "fault": kind,
             "protocol": request.protocol,
             "model": request.model,
             "stream": request.stream,
         }
         print(json.dumps(record), file=sys.stdout, flush=True)
+        if kind is None:
+            return reply
+        fault = FAULT_KINDS[kind](self.faults, request)
+        with self._lock:
+            self.injected[kind] += 1
+            if fault.kind == "timeout" or (fault.kind == "drop" and fault.midstream):
+                self._late[id(request)] = (request, reply)
         return fault
 
     def reply(self, request: RecordedRequest) -> Reply:

@@ -7,6 +7,8 @@ a revoked key gets a Deny whose context carries the reason (the 403 body). The k
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiservice.access import resolve_principal
 from aiservice.apikeys import hash_key, key_from_authorization
 from aiservice.config import get_settings
@@ -18,7 +20,7 @@ UNAUTHORIZED = "Unauthorized"  # the exact message API Gateway turns into a 401
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     set_correlation_id(event)
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     try:
@@ -42,7 +44,7 @@ def handler(event: dict, context: object) -> dict:
     return _policy(record.user_id, "Allow", event["methodArn"], principal.to_authorizer_context())
 
 
-def _policy(principal_id: str, effect: str, method_arn: str, context: dict[str, str]) -> dict:
+def _policy(principal_id: str, effect: str, method_arn: str, context: dict[str, str]) -> dict[str, Any]:
     return {
         "principalId": principal_id,
         "policyDocument": {

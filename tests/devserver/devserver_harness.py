@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devserver.gateway import ApiGateway
 from devserver.runtime import DEFAULT_CONCURRENCY, Concurrency, FunctionRuntime
@@ -27,7 +28,7 @@ class Reply:
     headers: dict[str, str]
     body: bytes
 
-    def json(self) -> object:
+    def json(self) -> Any:
         return json.loads(self.body)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 
 from devserver.authorizer import Authorizers, Refusal
 from devserver.events import HttpRequest
 from devserver.gateway import GatewayResponses
-from devserver.runtime import FunctionError, InvocationTimeout
+from devserver.runtime import FunctionError, FunctionRuntime, InvocationTimeout
 from devserver.template import AuthorizerSpec, GatewayResponse
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:localapi00/v1/POST/ai/optimize"
@@ -43,8 +44,14 @@ def _authorize(answer: object, ttl_s: int = 300, request: HttpRequest | None = N
     return authorizers.authorize("Auth", request or _request(), {"methodArn": ARN})
 
 
-@pytest.mark.parametrize("resource", [ARN, "arn:aws:execute-api:us-east-1:123456789012:localapi00/v1/*",
-                                      [ARN.replace("POST", "GET"), "arn:aws:execute-api:*:*:*/v1/POST/ai/*"]])
+@pytest.mark.parametrize(
+    "resource",
+    [
+        ARN,
+        "arn:aws:execute-api:us-east-1:123456789012:localapi00/v1/*",
+        [ARN.replace("POST", "GET"), "arn:aws:execute-api:*:*:*/v1/POST/ai/*"],
+    ],
+)
 def test_allow_covering_the_method_arn(resource):
     assert _authorize(_policy("Allow", resource, {"n": 1}))["n"] == "1"
 
@@ -54,10 +61,18 @@ def test_allow_covering_the_method_arn(resource):
     [
         (_policy("Allow", ARN.replace("POST", "GET")), 403),  # does not cover this route
         (_policy("Deny", "*"), 403),
-        ({"principalId": "u1", "policyDocument": {"Statement": [
-            {"Action": "*", "Effect": "Allow", "Resource": "*"},
-            {"Action": "execute-api:*", "Effect": "Deny", "Resource": ARN},
-        ]}}, 403),  # an explicit deny wins
+        (
+            {
+                "principalId": "u1",
+                "policyDocument": {
+                    "Statement": [
+                        {"Action": "*", "Effect": "Allow", "Resource": "*"},
+                        {"Action": "execute-api:*", "Effect": "Deny", "Resource": ARN},
+                    ]
+                },
+            },
+            403,
+        ),  # an explicit deny wins
         (FunctionError("Exception", "Unauthorized"), 401),
         (FunctionError("KeyError", "'headers'"), 500),
         (InvocationTimeout("slow"), 500),
@@ -84,17 +99,20 @@ def test_missing_identity_is_401_without_an_invocation():
 @pytest.mark.parametrize(("ttl_s", "calls"), [(300, 1), (0, 3)])
 def test_answers_are_cached_for_the_ttl(ttl_s, calls):
     runtime = StubRuntime(_policy("Allow", "*"))
-    authorizers = Authorizers({"Auth": AuthorizerSpec("Auth", "AuthFn", ["Authorization"], ttl_s)}, runtime)
+    spec = AuthorizerSpec("Auth", "AuthFn", ["Authorization"], ttl_s)
+    authorizers = Authorizers({"Auth": spec}, cast(FunctionRuntime, runtime))  # the runtime's invoke, stubbed
     for _ in range(3):
         authorizers.authorize("Auth", _request(), {"methodArn": ARN})
     assert runtime.calls == calls
 
 
 def test_gateway_response_rendering():
-    responses = GatewayResponses({
-        "ACCESS_DENIED": GatewayResponse(403, '{"error": "$context.authorizer.error", "id": "$context.requestId"}'),
-        "DEFAULT_4XX": GatewayResponse(None, '{"error": "$context.error.message"}', {"X-Kind": "4xx"}),
-    })
+    responses = GatewayResponses(
+        {
+            "ACCESS_DENIED": GatewayResponse(403, '{"error": "$context.authorizer.error", "id": "$context.requestId"}'),
+            "DEFAULT_4XX": GatewayResponse(None, '{"error": "$context.error.message"}', {"X-Kind": "4xx"}),
+        }
+    )
     denied = responses.render("ACCESS_DENIED", 403, "denied", "r-1", {"error": 'say "no"'})
     assert (denied.status, json.loads(denied.body)) == (403, {"error": 'say "no"', "id": "r-1"})
     throttled = responses.render("THROTTLED", 429, "Too Many Requests", "r-2")

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT
+
+from tests.devserver.devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT
 
 
 def _environment() -> dict[str, str]:
@@ -24,10 +25,11 @@ def _environment() -> dict[str, str]:
     return environment
 
 
-def _devserver(*args: str, **kwargs) -> subprocess.CompletedProcess | subprocess.Popen:
+def _devserver(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002 - run's
     command = [sys.executable, "-m", "devserver", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, env=_environment(), capture_output=True, text=True, timeout=30,
-                          **kwargs)
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=_environment(), capture_output=True, text=True, timeout=30, input=input
+    )
 
 
 def test_invoke_prints_the_handler_result(tmp_path: Path):
@@ -41,8 +43,9 @@ def test_invoke_prints_the_handler_result(tmp_path: Path):
 
 
 def test_invoke_reports_a_function_error_on_stdout_and_logs_on_stderr():
-    done = _devserver("invoke", "BehaviourFunction", "-", "--template", str(FIXTURE_TEMPLATE),
-                      input=json.dumps({"path": "/raise"}))
+    done = _devserver(
+        "invoke", "BehaviourFunction", "-", "--template", str(FIXTURE_TEMPLATE), input=json.dumps({"path": "/raise"})
+    )
     assert done.returncode == 1
     assert json.loads(done.stdout) == {"errorType": "RuntimeError", "errorMessage": "the handler failed"}
     assert "Traceback" in done.stderr
@@ -73,15 +76,24 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_run_serves_the_api_and_stops_cleanly(stop_signal):
-    process = subprocess.Popen([sys.executable, "-m", "devserver", "run", "--port", "0"], cwd=REPO_ROOT,
-                               env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devserver", "run", "--port", "0"],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    stdout, lines = process.stdout, queue.Queue[str]()
+    threading.Thread(target=lambda: [*map(lines.put, stdout)], daemon=True).start()
     try:
-        banner = []
+        banner: list[str] = []
         while not banner or not banner[-1].startswith("Ctrl-C"):
             banner.append(lines.get(timeout=20))
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", banner[0]).group(1))
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", banner[0])
+        assert found, banner
+        port = int(found.group(1))
         assert any("/healthcheck" in line for line in banner)
 
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

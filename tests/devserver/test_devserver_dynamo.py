@@ -6,10 +6,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from devserver_harness import REPO_ROOT
 
 from devserver.dynamo import create_tables, dynamodb_client, start_moto_server
 from devserver.template import Stack
+from tests.devserver.devserver_harness import REPO_ROOT
 
 # moto keeps tables per process, account and region, and other tests may run a moto server with the
 # template's tables in us-east-1: a region of our own keeps these tests' view of "all tables" to themselves.
@@ -75,7 +75,9 @@ def test_real_template_api_keys_table_has_the_by_user_index(moto_client):
     create_tables(moto_client, Stack.load(REPO_ROOT / "template.yaml"))
     described = _described(moto_client, "ApiKeysTable")
     assert described["indexes"]["by_user"] == (
-        [{"AttributeName": "owner_user_id", "KeyType": "HASH"}], {"ProjectionType": "ALL"})
+        [{"AttributeName": "owner_user_id", "KeyType": "HASH"}],
+        {"ProjectionType": "ALL"},
+    )
     assert described["BillingMode"] == "PAY_PER_REQUEST"
 
 
@@ -88,7 +90,8 @@ def test_create_tables_is_idempotent(moto_client):
 def test_concurrent_conditional_writes_stay_atomic(moto_client):
     """The single-threaded server serialises requests: N racing conditional increments land exactly N times."""
     moto_client.create_table(
-        TableName="Counters", BillingMode="PAY_PER_REQUEST",
+        TableName="Counters",
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     )
@@ -98,7 +101,9 @@ def test_concurrent_conditional_writes_stay_atomic(moto_client):
     def increment():
         try:
             moto_client.update_item(
-                TableName="Counters", Key={"pk": {"S": "k"}}, UpdateExpression="ADD n :one",
+                TableName="Counters",
+                Key={"pk": {"S": "k"}},
+                UpdateExpression="ADD n :one",
                 ConditionExpression="attribute_not_exists(n) OR n < :limit",
                 ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)}},
             )

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT, Client, running_emulator
 
 from devserver.forward import Forwarder, stack_url
 from devserver.front import serve
 from devserver.template import Stack
+from tests.devserver.devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT, Client, running_emulator
 
 SECRET_KEY = "cf-good-forwarded-7d1f0c2b"  # the fixture authorizer allows cf-good*; it must never be logged
 AUTH = {"Authorization": f"Bearer {SECRET_KEY}"}

@@ -11,12 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from devserver_harness import FIXTURE_TEMPLATE, Client, Reply, running_emulator
 
 from devserver.front import LISTEN_BACKLOG, App, HttpResponse, Request, serve
 from devserver.gateway import MAX_BODY_BYTES
 from devserver.runtime import Concurrency
 from devserver.template import Stack
+from tests.devserver.devserver_harness import FIXTURE_TEMPLATE, Client, Reply, running_emulator
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT, Client, running_emulator
 
 from devserver.gateway import MAX_BODY_BYTES
 from devserver.template import LOCAL_ACCOUNT_ID, Stack
+from tests.devserver.devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT, Client, running_emulator
 
 GOOD = {"Authorization": "Bearer cf-good-1"}
 
@@ -215,8 +215,13 @@ def test_chunked_request_body_is_read(client):
 
     connection = http.client.HTTPConnection(client.host, client.port, timeout=10)
     try:
-        connection.request("POST", "/files/chunked", body=iter([b'{"a": ', b"1}"]), encode_chunked=True,
-                           headers={"Transfer-Encoding": "chunked"})
+        connection.request(
+            "POST",
+            "/files/chunked",
+            body=iter([b'{"a": ', b"1}"]),
+            encode_chunked=True,
+            headers={"Transfer-Encoding": "chunked"},
+        )
         response = connection.getresponse()
         assert json.loads(response.read())["event"]["body"] == '{"a": 1}'
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT
 
 from devserver.template import (
     LOCAL_ACCOUNT_ID,
@@ -16,6 +15,7 @@ from devserver.template import (
     load_template,
     parameter_values,
 )
+from tests.devserver.devserver_harness import FIXTURE_TEMPLATE, REPO_ROOT
 
 
 def _intrinsics(text: str, overrides: dict | None = None) -> tuple[Intrinsics, dict]:
@@ -77,7 +77,7 @@ def test_intrinsics_resolve_to_local_stand_ins():
         "function_arn": f"arn:aws:lambda:eu-west-1:{LOCAL_ACCOUNT_ID}:function:Fn",
         "group_arn": f"arn:aws:logs:eu-west-1:{LOCAL_ACCOUNT_ID}:log-group:Group:*",
         "sub": f"aiservice-local/eu-west-1/{LOCAL_ACCOUNT_ID}/v1/Table/"
-               f"arn:aws:lambda:eu-west-1:{LOCAL_ACCOUNT_ID}:function:Fn/${{Kept}}",
+        f"arn:aws:lambda:eu-west-1:{LOCAL_ACCOUNT_ID}:function:Fn/${{Kept}}",
         "sub_variables": "30-v1",
         "join": "v1-b",
         "if": "small",
@@ -146,7 +146,10 @@ def test_real_template_every_function_gets_the_global_environment(real_stack):
 def test_real_template_authorizer_and_gateway_responses(real_stack):
     authorizer = real_stack.authorizers["ApiKeyAuthorizer"]
     assert (authorizer.function_id, authorizer.identity_headers, authorizer.ttl_s) == (
-        "AuthorizerFunction", ["Authorization"], 300)
+        "AuthorizerFunction",
+        ["Authorization"],
+        300,
+    )
     assert authorizer.function_id in real_stack.functions
     for route in real_stack.routes():
         assert route.authorizer is None or route.authorizer in real_stack.authorizers
@@ -167,13 +170,19 @@ def test_real_template_tables(real_stack):
     # Only create_table arguments: CloudFormation-only properties are left out.
     for table in real_stack.tables.values():
         assert set(table.create_table_kwargs) <= {
-            "TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
-            "LocalSecondaryIndexes", "ProvisionedThroughput", "StreamSpecification"}
+            "TableName",
+            "AttributeDefinitions",
+            "KeySchema",
+            "BillingMode",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+            "StreamSpecification",
+        }
 
 
 def test_parameter_overrides_reach_routes_and_authorizers():
-    stack = Stack.load(REPO_ROOT / "template.yaml",
-                       {"ApiIntegrationTimeoutMs": "5000", "AuthorizerCacheTtlSeconds": 0})
+    stack = Stack.load(REPO_ROOT / "template.yaml", {"ApiIntegrationTimeoutMs": "5000", "AuthorizerCacheTtlSeconds": 0})
     assert stack.authorizers["ApiKeyAuthorizer"].ttl_s == 0
     assert all(route.timeout_ms == 5000 for route in stack.routes())
 

@@ -192,11 +192,6 @@ def test_a_js_candidate_is_merged_into_the_whole_file(api: Api, key: str, llm: A
     assert code == f"{JS.fast}\n\n{helper}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiservice.code.javascript.merge takes a reply that redefines every function "
-    "for the whole file, so a CommonJS file's `module.exports = {...}` statement is dropped",
-)
 def test_commonjs_code_is_optimized_in_commonjs(api: Api, key: str, llm: Any) -> None:
     original = JS.original.replace("export function", "function") + "\n\nmodule.exports = { sortNumbers };"
     fast = JS.fast.replace("export function", "function")
@@ -232,6 +227,7 @@ def test_refinement_of_a_js_candidate(api: Api, key: str, llm: Any, lang: Lang) 
     refined = lang.fast.replace("values.slice()", "[...values]")
     llm.default_reply = lambda request: Reply(text=f"<explanation>Spread copy.</explanation>\n{lang.block(refined)}")
     (item,) = copy.deepcopy(sample("06_ai_refinement")["request_body"])
+    item["trace_id"] = str(uuid.uuid4())  # a trace belongs to the user who started it
     item.update(language=lang.name, language_version=NODE_VERSION, original_source_code=lang.block(lang.original),
                 optimized_source_code=lang.block(lang.fast), original_line_profiler_results="",
                 optimized_line_profiler_results="")  # fmt: skip
@@ -248,6 +244,7 @@ def test_refinement_of_a_js_candidate(api: Api, key: str, llm: Any, lang: Lang) 
 def test_a_js_refinement_without_a_new_version_is_dropped(api: Api, key: str, llm: Any, reply_text: str) -> None:
     llm.default_reply = lambda request: Reply(text=reply_text)
     (item,) = copy.deepcopy(sample("06_ai_refinement")["request_body"])
+    item["trace_id"] = str(uuid.uuid4())  # a trace belongs to the user who started it
     item.update(language="javascript", original_source_code=JS.block(JS.original),
                 optimized_source_code=JS.block(JS.fast))  # fmt: skip
     reply = api.call("RefinementFunction", [item], key)
@@ -297,6 +294,7 @@ def test_adaptive_on_js_code_uses_the_js_prompt_though_the_client_sends_no_langu
     body = copy.deepcopy(sample("08_ai_adaptive_optimize")["request_body"])
     assert "language" not in body
     body["original_source_code"] = lang.block(lang.original)
+    body["trace_id"] = str(uuid.uuid4())
     body["candidates"][0]["source_code"] = lang.block(lang.fast)
     body["candidates"][1]["source_code"] = lang.block(lang.fast.replace("values.slice()", "[...values]"))
     reply = api.call("AdaptiveOptimizeFunction", body, key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
@@ -22,10 +23,16 @@ AUTHORIZER_EVENT = json.loads((ROOT / "events/authorizer.json").read_text())
 
 
 def sample(name: str) -> dict[str, Any]:
-    """A recorded codeflash client call (tests/fixtures/reference/codeflash-samples/<name>.json)."""
+    """A recorded codeflash client call (tests/fixtures/reference/codeflash-samples/<name>.json), its trace id
+    replaced by a fresh one: a trace belongs to the first user who uses it, and every test has its own user."""
     path = SAMPLES / f"{name}.json"
     assert path.is_file(), f"missing fixture {path}"
-    return json.loads(path.read_text())
+    recorded = json.loads(path.read_text())
+    body = recorded.get("request_body")
+    for item in body if isinstance(body, list) else [body]:
+        if isinstance(item, dict) and "trace_id" in item:
+            item["trace_id"] = str(uuid.uuid4())
+    return recorded
 
 
 def lambda_context(remaining_ms: int = 29_000) -> SimpleNamespace:

@@ -26,7 +26,7 @@ IN_PLACE = "```python:mypkg/sorter.py\ndef sort_list(arr):\n    arr = list(arr)\
 def body_of(name: str, **changes: Any) -> Any:
     body = copy.deepcopy(sample(name)["request_body"])
     if isinstance(body, list):
-        body[0].update(changes)
+        body[0].update(changes, trace_id=changes.get("trace_id", str(uuid.uuid4())))
     else:
         body.update(changes, trace_id=changes.get("trace_id", str(uuid.uuid4())))
     return body

@@ -42,11 +42,12 @@ def outcomes(model: ScriptedModel, count: int) -> list[str]:
     return ["reply" if isinstance(answer, Reply) else answer.kind for answer in answers]
 
 
-def test_without_faults_the_rules_answer_as_before(tmp_path):
+def test_without_faults_the_rules_answer_as_before(tmp_path, capsys):
     model = model_in(tmp_path)
     answer = model(request())
     assert isinstance(answer, Reply) and answer.text == "candidate one"
     assert model.faults is None and not model.injected
+    assert capsys.readouterr().out == ""  # nothing printed without a faults section
 
 
 def test_faults_are_drawn_from_the_seed_at_the_rate(tmp_path, capsys):
@@ -56,10 +57,12 @@ def test_faults_are_drawn_from_the_seed_at_the_rate(tmp_path, capsys):
     other_seed = outcomes(model_in(tmp_path, {**faults, "seed": 8}), 400)
     assert first == second != other_seed  # deterministic per seed, in arrival order
     assert 0.22 < 1 - first.count("reply") / 400 < 0.38
-    # Every kind by default; each injection printed as one JSON line for whoever reads the stack's output.
+    # Every kind by default; each request's draw printed as one JSON line for whoever reads the stack's output.
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {line["kind"] for line in lines} == set(FAULT_KINDS)
-    assert all(line["message"] == "fakellm_fault" for line in lines)
+    assert [line["request"] for line in lines[:400]] == list(range(1, 401))
+    assert [line["fault"] is None for line in lines[:400]] == [outcome == "reply" for outcome in first]
+    assert {line["fault"] for line in lines} == {*FAULT_KINDS, None}
+    assert all(line["message"] == "fakellm_request" for line in lines)
 
 
 def test_each_kind_is_the_fault_it_names(tmp_path):

@@ -66,7 +66,7 @@ class Principal:
         return cls(
             user_id=str(context["user_id"]),
             org_id=str(context.get("org_id") or "") or None,
-            plan=plan,  # type: ignore[arg-type]
+            plan=plan,
             privacy_mode=str(context.get("privacy_mode")).lower() == "true",
             key_id=str(context.get("key_id", "")),
             monthly_quota=limit("monthly_quota", int),  # type: ignore[arg-type]

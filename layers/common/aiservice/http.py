@@ -20,8 +20,8 @@ from aiservice.config import get_settings
 from aiservice.errors import (
     AllowanceExhausted,
     InvalidRequest,
-    NotSupported,
     NotOwner,
+    NotSupported,
     NoValidCandidate,
     RateLimited,
     Unauthenticated,
@@ -52,7 +52,7 @@ _STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
 )
 
 
-def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> Response[str]:
     if status < HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.info("refused", extra={"status": int(status), "reason": message})
     return Response(
@@ -63,7 +63,7 @@ def error_response(status: HTTPStatus, message: str, headers: dict[str, str] | N
     )
 
 
-def service_error_response(error: Exception) -> Response:
+def service_error_response(error: Exception) -> Response[str]:
     status = next((code for kind, code in _STATUS if isinstance(error, kind)), HTTPStatus.INTERNAL_SERVER_ERROR)
     headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimited) else None
     return error_response(status, str(error), headers)
@@ -78,7 +78,7 @@ def _describe(location: tuple[Any, ...]) -> str:
     return text or "body"
 
 
-def validation_error_response(error: RequestValidationError) -> Response:
+def validation_error_response(error: RequestValidationError) -> Response[str]:
     problems = error.errors()
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return error_response(HTTPStatus.BAD_REQUEST, "request body is not valid JSON")
@@ -99,7 +99,7 @@ def _trace_id_of(body: Any) -> str | None:
     return trace_id if isinstance(trace_id, str) and trace_id else None
 
 
-def _correlate_by_trace_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def _correlate_by_trace_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[str]:
     """Runs after request validation, which has already parsed (and cached) the JSON body."""
     try:
         trace_id = _trace_id_of(app.current_event.json_body)
@@ -120,14 +120,15 @@ def create_app() -> APIGatewayRestResolver:
         lambda error: error_response(HTTPStatus.NOT_FOUND, "no such route: check the method and the path")
     )
 
-    @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error")
-        metrics.add_metric(name="UnhandledError", unit="Count", value=1)
-        error_tracking.capture(error)  # Sentry, when SENTRY_DSN is set (aiservice.error_tracking)
-        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it was logged, retry later")
-
+    app.exception_handler(Exception)(_unexpected)
     return app
+
+
+def _unexpected(error: Exception) -> Response[str]:
+    logger.exception("unhandled error")
+    metrics.add_metric(name="UnhandledError", unit="Count", value=1)
+    error_tracking.capture(error)  # Sentry, when SENTRY_DSN is set (aiservice.error_tracking)
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it was logged, retry later")
 
 
 def principal_of(app: APIGatewayRestResolver) -> Principal:
@@ -158,13 +159,13 @@ def received_at(event: dict[str, Any]) -> float | None:
     return time.monotonic() - waited_s
 
 
-def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict, Any], dict]:
+def lambda_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda entry point of an /ai/* function: body cap, log context, metrics flush, then the resolver."""
     error_tracking.init()  # Sentry's Lambda integration, only with SENTRY_DSN set; imports nothing otherwise
 
     @metrics.log_metrics
     @logger.inject_lambda_context(clear_state=True)
-    def handler(event: dict, context: Any) -> dict:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         set_correlation_id(event)
         body = event.get("body") or ""
         # Base64 bodies are 4/3 of the bytes they carry; the cap is on the bytes the client sent.

@@ -292,6 +292,9 @@ def _item(data: bytes, node: Node) -> _Item:
         functions.extend(_commonjs_export(data, declaration))
         if functions:
             kind, keys, export = "def", {("def", f"exports.{functions[0][0]}")}, "exports"
+        elif (exported := _commonjs_export_target(data, declaration)) is not None:
+            # `module.exports = {...}`: what the module offers; a reply without it is not the whole file
+            keys = {("exports", exported)}
     elif name_node is not None:  # TypeScript's interfaces, type aliases, enums, namespaces
         kind, keys = "def", {("def", text(name_node))}
     return _Item(node, export, kind, frozenset(keys), tuple(functions), tuple(classes))
@@ -325,6 +328,16 @@ def _commonjs_export(data: bytes, statement: Node) -> Iterator[tuple[str, Node, 
     prop = left.child_by_field_name("property")
     if owner in ("exports", "module.exports") and prop is not None:
         yield data[prop.start_byte : prop.end_byte].decode("utf-8", "surrogatepass"), assignment, right
+
+
+def _commonjs_export_target(data: bytes, statement: Node) -> str | None:
+    """`module.exports` / `exports.x` for an assignment to them, else None."""
+    assignment = statement.named_children[0] if statement.named_children else None
+    left = assignment.child_by_field_name("left") if assignment and assignment.type == "assignment_expression" else None
+    if left is None:
+        return None
+    name = data[left.start_byte : left.end_byte].decode("utf-8", "surrogatepass")
+    return name if name == "module.exports" or name.startswith(("exports.", "module.exports.")) else None
 
 
 def _is_require(data: bytes, value: Node) -> bool:

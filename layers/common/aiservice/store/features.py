@@ -168,6 +168,19 @@ def trace_cost_action(
     }
 
 
+def trace_owner_check(table: str, trace_id: str, user_id: str) -> dict[str, Any]:
+    """The TransactWriteItems ConditionCheck with which UsageStore.admit refuses another user's trace."""
+    return {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": {"trace_id": s(trace_id)},
+            "ConditionExpression": OWNED_BY_CALLER,
+            "ExpressionAttributeNames": {"#user_id": "user_id"},
+            "ExpressionAttributeValues": {":user_id": s(user_id)},
+        }
+    }
+
+
 class FeaturesStore:
     def __init__(self, client: Any | None = None, table: str | None = None) -> None:
         self._client = client or dynamodb_client()

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from botocore.exceptions import ClientError
 
 from aiservice.config import get_settings
-from aiservice.errors import AllowanceExhausted, QuotaExceeded, RateLimited
+from aiservice.errors import AllowanceExhausted, NotOwner, QuotaExceeded, RateLimited
 from aiservice.store.dynamo import condition_failures, dynamodb_client, n, plain, s
-from aiservice.store.features import trace_cost_action
+from aiservice.store.features import trace_cost_action, trace_owner_check
 
 if TYPE_CHECKING:  # the stubs are a dev dependency, not in the layer
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -188,6 +188,8 @@ class UsageStore:
             items.append(("org", self._reserve(org_pk, reservation, admission.org_allowance_usd, now)))
         if reservation.marker is not None:
             items.append(("marker", self._marker_put(reservation, now)))
+        if admission.trace_id is not None:  # another user's trace is refused before anything is spent on it
+            items.append(("owner", trace_owner_check(self._features_table, admission.trace_id, admission.user_id)))
 
         try:
             self._client.transact_write_items(
@@ -203,6 +205,8 @@ class UsageStore:
         return reservation
 
     def _raise_refusal(self, failed: set[str], admission: Admission, now: datetime, window_end: datetime) -> None:
+        if "owner" in failed:
+            raise NotOwner(f"trace {admission.trace_id} belongs to another user")
         if "rate" in failed:
             retry_after = max(1, math.ceil((window_end - now).total_seconds()))
             raise RateLimited(
