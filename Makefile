@@ -1,4 +1,4 @@
-# Two commands on a fresh machine with python3 >= 3.11 and make: `make run` and `make test`.
+# Three commands on a fresh machine with python3 >= 3.11 and make: `make run`, `make test` and `make demo`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -151,13 +151,14 @@ def local_llm(mode: str) -> Iterator[None]:
         log("LLM providers: the real ones, as configured in the environment")
         yield
         return
+    from devserver.fakellm.script import demo_reply
     from devserver.fakellm.scripted import ScriptedModel
     from devserver.fakellm.server import FakeLLMServer
 
     # DEVSERVER_LLM_SCRIPT names a scripted model's folder (devserver.fakellm.scripted): canned replies chosen by
     # what each request asks, for demos and the real-CLI tests.
     script = os.environ.get("DEVSERVER_LLM_SCRIPT")
-    server = FakeLLMServer("127.0.0.1", 0, **({"default_reply": ScriptedModel(script)} if script else {}))
+    server = FakeLLMServer("127.0.0.1", 0, default_reply=ScriptedModel(script) if script else demo_reply)
     if script:
         log(f"LLM: the scripted model in {script}")
     # Workers inherit these; no credentials are needed or sent anywhere but loopback.

@@ -99,8 +99,8 @@ class Loopback:
                 ports = f"ports {busy[0]} and {busy[1]} are" if len(busy) > 1 else f"port {busy[0]} is"
                 raise DemoError(
                     f"{ports} in use on 127.0.0.1{waited} (another `make run` or "
-                    "real-CLI test?): the codeflash CLI only talks to localhost:8000 and :3001. Stop it, or run as "
-                    "root where `unshare --net` works (a private network namespace)."
+                    "real-CLI test?): the codeflash CLI only talks to localhost:8000 and :3001. Stop it; as root where "
+                    "`unshare --net` works, the demo runs in a private network namespace and needs neither."
                 )
             time.sleep(2)
 
@@ -401,6 +401,7 @@ class DemoRun:
     diff: str
     served: list[str]
     usage: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)  # the stack's log lines of the run that are not INFO
 
     @property
     def output(self) -> str:
@@ -430,13 +431,18 @@ def optimize(
     _say(out, " ".join(["running   codeflash --file sorter/sorter.py --function", function, "--no-pr", *arguments]))
     _say(out, "          (about a minute or two: it generates tests, runs them, benchmarks each candidate)")
     started = time.monotonic()
-    cli = run_cli(stack, project, workdir / "home", "--function", function, *arguments)
+    try:
+        cli = run_cli(stack, project, workdir / "home", "--function", function, *arguments)
+    except subprocess.TimeoutExpired as timeout:
+        raise DemoError(f"codeflash did not finish within {timeout.timeout:g} s:\n{stack.tail()}") from None
     duration_s = time.monotonic() - started
     days = sorted({*days, datetime.now(UTC).date()})
     diff = subprocess.run(["git", "diff"], cwd=project, capture_output=True, text=True, check=True).stdout
-    served = [line for line in stack.lines(since) if line.startswith(("POST ", "GET "))]
+    lines = stack.lines(since)
+    served = [line for line in lines if line.startswith(("POST ", "GET "))]
+    problems = [line[:2000] for line in lines if not line.startswith(('{"level":"INFO"', '{"_aws"', "POST ", "GET "))]
     usage = usage_delta(before, recorded_usage(stack, days))
-    return DemoRun(project, cli, duration_s, diff, served, usage)
+    return DemoRun(project, cli, duration_s, diff, served, usage, problems[-60:])
 
 
 def _say(out: TextIO | None, text: str) -> None:
@@ -485,6 +491,8 @@ def summary(run: DemoRun, verbose: bool = False, elapsed_s: float | None = None)
     if report.success:
         parts.append(report.success)
     else:
+        parts.append("the stack's log during the run, without its INFO lines:")
+        parts.extend(run.problems or ["  (nothing)"])
         parts.append(f"no optimization: codeflash exited {run.cli.returncode}; its last lines:")
         parts.extend(_plain(run.output)[-40:])
     return "\n".join(parts)
@@ -511,9 +519,11 @@ def _usage_table(usage: list[dict[str, Any]]) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------------------------- main
-def demo(stack: RunningStack | None = None, out: TextIO = sys.stdout, verbose: bool = False) -> int:
-    """The whole demo; `stack`: one already running (the suite shares its real-CLI tests' stack), else one is
-    started here and stopped on return. 0 when the CLI optimized the function and changed the file."""
+def demo(stack: RunningStack | None = None, out: TextIO | None = None, verbose: bool = False) -> int:
+    """The whole demo, printed to `out` (stdout); `stack`: one already running (the suite shares its real-CLI
+    tests' stack), else one is started here and stopped on return. 0 when the CLI optimized the function and
+    changed the file; 1 when it did not; 2 when the stack or the CLI could not run (the reason on stderr)."""
+    out = out or sys.stdout
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="codeflash-demo-") as temporary:
         workdir = Path(temporary)

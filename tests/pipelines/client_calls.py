@@ -8,9 +8,10 @@ import json
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
-from codeflash.api.aiservice import AiServiceClient
-from codeflash.models.models import (
+from codeflash.api.aiservice import AiServiceClient  # type: ignore[import-not-found]  # the client's venv
+from codeflash.models.models import (  # type: ignore[import-not-found]
     AdaptiveOptimizedCandidate,
     AIServiceAdaptiveOptimizeRequest,
     AIServiceCodeRepairRequest,
@@ -21,7 +22,7 @@ from codeflash.models.models import (
 )
 
 
-def summary(candidate: object) -> dict[str, object] | None:
+def summary(candidate: Any) -> dict[str, object] | None:
     if candidate is None:
         return None
     return {

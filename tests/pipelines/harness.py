@@ -14,9 +14,9 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import ROOT, load_function
 
 from devserver.fakellm import FakeLLMServer
+from tests.conftest import ROOT, load_function
 
 SAMPLES = ROOT / "tests/fixtures/reference/codeflash-samples"
 AUTHORIZER_EVENT = json.loads((ROOT / "events/authorizer.json").read_text())
