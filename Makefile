@@ -80,7 +80,7 @@ demo: install-run $(CODEFLASH_VENV)/.complete
 
 ## The test suite, offline: install what it needs (the only step that uses the network), then test-offline
 test: install
-	@$(MAKE) --no-print-directory test-offline
+	@$(MAKE) --no-print-directory lint test-offline
 
 ## The suite with no network at all. Where the machine allows it (root, or unprivileged user namespaces), it runs in
 ## a network namespace with only loopback (127.0.0.1 and ::1) up, so that no process of the run can reach out either:

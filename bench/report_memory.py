@@ -82,7 +82,7 @@ class PagedDay:
 
 
 def _pages(items: Any) -> Any:
-    page: list[dict] = []
+    page: list[dict[str, Any]] = []
     for item in items:
         page.append(item)
         if len(page) == PAGE_ROWS:

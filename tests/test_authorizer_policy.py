@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, load_function
+from tests.conftest import ROOT, load_function
 
 from aiservice.admin import create_key
 from aiservice.store.keys import REVOKED, KeyStore

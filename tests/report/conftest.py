@@ -50,7 +50,7 @@ def aws(dynamodb: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, An
 
 def sent_messages(topic_arn: str) -> list[str]:
     """What moto's SNS received on a topic (the server runs in this process)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.sns.models import sns_backends
 
     topic = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].topics[topic_arn]
