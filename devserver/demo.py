@@ -267,9 +267,10 @@ def run_cli(
 
 
 # ------------------------------------------------------------------------------------------------------ usage
-def recorded_usage(stack: RunningStack, days: Sequence[date]) -> list[dict[str, Any]]:
-    """The demo user's daily usage aggregates (UsageStore.daily_usage_of_user) of `days`, read from the stack's
-    DynamoDB by a child process on the stack's loopback (`python -m devserver.demo --usage-at`)."""
+def recorded(stack: RunningStack, days: Sequence[date]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The demo user's daily usage aggregates (UsageStore.daily_usage_of_user) and optimization runs (the features
+    of its traces first seen on `days`), read from the stack's DynamoDB by a child process on the stack's loopback
+    (`python -m devserver.demo --usage-at`)."""
     if stack.dynamodb is None:
         raise DemoError(f"the stack's log names no moto endpoint:\n{stack.tail()}")
     from devserver.dynamo import LOCAL_CREDENTIALS
@@ -289,21 +290,30 @@ def recorded_usage(stack: RunningStack, days: Sequence[date]) -> list[dict[str, 
     answer = subprocess.run(stack.loopback.client(command), cwd=ROOT, env=env, capture_output=True, text=True)
     if answer.returncode != 0:
         raise DemoError(f"cannot read the usage aggregates:\n{answer.stderr[-3000:]}")
-    rows: list[dict[str, Any]] = json.loads(answer.stdout)
+    found = json.loads(answer.stdout)
+    rows: list[dict[str, Any]] = found["usage"]
     for row in rows:
         row.update({name: int(row.get(name) or 0) for name in ("calls", "input_tokens", "output_tokens")})
         row["cost_usd"] = Decimal(str(row["cost_usd"]))
-    return rows
+    return rows, found["runs"]
 
 
 def _print_usage(endpoint: str, days: list[str]) -> None:
-    """In the stack's network: the demo user's aggregates of `days` as JSON (Decimal amounts as strings)."""
+    """In the stack's network: the demo user's aggregates and runs of `days` as JSON (amounts as strings)."""
+    from aiservice.store.features import FeaturesStore
     from aiservice.store.usage import UsageStore
     from devserver.dynamo import dynamodb_client
 
-    store = UsageStore(dynamodb_client(endpoint))
+    client = dynamodb_client(endpoint)
+    store = UsageStore(client)
     rows = [row for day in days for row in store.daily_usage_of_user(DEMO_USER, date.fromisoformat(day))]
-    print(json.dumps(rows, default=str))
+    runs = [
+        {name: trace.get(name) for name in ("trace_id", "optimize_requests", "optimization_found", "cost_usd")}
+        for day in days
+        for trace in FeaturesStore(client).traces_of_day(day)
+        if trace.get("user_id") == DEMO_USER
+    ]
+    print(json.dumps({"usage": rows, "runs": runs}, default=str))
 
 
 _USAGE_KEY = ("model", "call_type")
@@ -401,6 +411,7 @@ class DemoRun:
     diff: str
     served: list[str]
     usage: list[dict[str, Any]]
+    runs: list[dict[str, Any]]  # the features of the traces the run created: what the cost report reads
     problems: list[str] = field(default_factory=list)  # the stack's log lines of the run that are not INFO
 
     @property
@@ -426,7 +437,7 @@ def optimize(
     """Copy the example into `workdir`, run the CLI on `function` against `stack`, collect what happened."""
     project = copy_project(workdir / "project")
     days = [datetime.now(UTC).date()]
-    before = recorded_usage(stack, days)
+    before, runs_before = recorded(stack, days)
     since = len(stack.lines())
     _say(out, " ".join(["running   codeflash --file sorter/sorter.py --function", function, "--no-pr", *arguments]))
     _say(out, "          (about a minute or two: it generates tests, runs them, benchmarks each candidate)")
@@ -441,8 +452,10 @@ def optimize(
     lines = stack.lines(since)
     served = [line for line in lines if line.startswith(("POST ", "GET "))]
     problems = [line[:2000] for line in lines if not line.startswith(('{"level":"INFO"', '{"_aws"', "POST ", "GET "))]
-    usage = usage_delta(before, recorded_usage(stack, days))
-    return DemoRun(project, cli, duration_s, diff, served, usage, problems[-60:])
+    after, runs_after = recorded(stack, days)
+    known = {run["trace_id"] for run in runs_before}
+    runs = [run for run in runs_after if run["trace_id"] not in known]
+    return DemoRun(project, cli, duration_s, diff, served, usage_delta(before, after), runs, problems[-60:])
 
 
 def _say(out: TextIO | None, text: str) -> None:
@@ -484,6 +497,14 @@ def summary(run: DemoRun, verbose: bool = False, elapsed_s: float | None = None)
         f"  (the UsageTable's daily aggregates of {DEMO_USER}: the scripted model's tokens at the prices of the "
         "models the service routed to)",
         *_usage_table(run.usage),
+    )
+    section(
+        "the run the service recorded (OptimizationFeaturesTable: what the cost report reads)",
+        *(
+            f"  trace {trace['trace_id']}: {trace['optimize_requests']} /ai/optimize request(s), optimization found: "
+            f"{'yes (mark-as-success)' if trace['optimization_found'] else 'no'}, cost ${trace['cost_usd']}"
+            for trace in run.runs
+        ),
     )
     parts.append("")
     if elapsed_s is not None:
@@ -562,7 +583,7 @@ def _stop_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devserver.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--verbose", action="store_true", help="print the CLI's whole output too")
-    parser.add_argument("--usage-at", metavar="ENDPOINT", help=argparse.SUPPRESS)  # recorded_usage's child
+    parser.add_argument("--usage-at", metavar="ENDPOINT", help=argparse.SUPPRESS)  # recorded()'s child
     parser.add_argument("--day", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.usage_at:

@@ -116,3 +116,9 @@ def test_the_demo_prints_the_optimization_its_diff_and_its_cost(
     cost = re.search(r"── the cost the service recorded: \$(\d+\.\d+)", printed)
     assert cost and Decimal(cost[1]) > 0, report
     assert "candidate 1" in printed and "def test_" in printed and "Speedup ratio: " in printed, report
+    # the trace's features show the run: counted as one, found an optimization (mark-as-success through :3001),
+    # its exact cost settled onto it
+    recorded = re.search(
+        r"trace \S+: (\d+) /ai/optimize request\(s\), optimization found: (\w+).*, cost \$(\S+)", printed
+    )
+    assert recorded and recorded[1] == "1" and recorded[2] == "yes" and Decimal(recorded[3]) > 0, report
