@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from aiservice.code.languages import language_support
-from aiservice.code.markdown import MARKDOWN_BLOCK, language_of_tag
 from devserver.fakellm import RecordedRequest, Reply
 from devserver.fakellm.scripted import request_text
+from tests.pipelines import harness
 from tests.pipelines.harness import Api, sample
 
 NODE_VERSION = "20.20.2"
@@ -91,20 +90,7 @@ def with_language(body: dict[str, Any], lang: Lang, **changes: Any) -> dict[str,
 
 
 def read_as_client(candidate: dict[str, Any], lang: Lang) -> list[tuple[str, str]]:
-    """What the client keeps of a candidate ((path, code) pairs), asserting everything it would choke on: a
-    missing key, a tag it does not accept (a crash), another file's path, a block tree-sitter rejects."""
-    assert isinstance(candidate["source_code"], str) and candidate["source_code"]
-    assert isinstance(candidate["explanation"], str)
-    uuid.UUID(candidate["optimization_id"])
-    blocks = MARKDOWN_BLOCK.findall(candidate["source_code"])
-    assert blocks, candidate["source_code"]
-    kept = []
-    for tag, path, code in blocks:
-        assert language_of_tag(tag) == lang.name, f"a tag the client does not accept here: {tag}"
-        assert path.strip() == lang.path, f"{path} is not the request's file"
-        language_support(lang.name).validate(code, path)
-        kept.append((path.strip(), code))
-    return kept
+    return harness.read_as_client(candidate, {lang.path}, lang.name)
 
 
 def by_prompt(replies: dict[int, str], default: str = "") -> Callable[[RecordedRequest], Reply]:

@@ -35,6 +35,27 @@ def sample(name: str) -> dict[str, Any]:
     return recorded
 
 
+def read_as_client(candidate: dict[str, Any], paths: set[str], language: str = "python") -> list[tuple[str, str]]:
+    """What the client's parse_markdown_code keeps of a candidate ((path, code) pairs), asserting everything it
+    would choke on: a missing key, a tag it does not accept (a crash), another file's path, a block that does not
+    parse (it voids the candidate)."""
+    from aiservice.code.languages import language_support
+    from aiservice.code.markdown import MARKDOWN_BLOCK, language_of_tag
+
+    assert isinstance(candidate["source_code"], str) and candidate["source_code"]
+    assert isinstance(candidate["explanation"], str)
+    uuid.UUID(candidate["optimization_id"])
+    blocks = MARKDOWN_BLOCK.findall(candidate["source_code"])
+    assert blocks, candidate["source_code"]
+    kept = []
+    for tag, path, code in blocks:
+        assert language_of_tag(tag) == language, f"a tag the client does not accept here: {tag}"
+        assert path.strip() in paths, f"{path} is not one of the request's files"
+        language_support(language).validate(code, path.strip())
+        kept.append((path.strip(), code))
+    return kept
+
+
 def lambda_context(remaining_ms: int = 29_000) -> SimpleNamespace:
     return SimpleNamespace(
         function_name="fn",

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from aiservice.code.markdown import MARKDOWN_BLOCK, language_of_tag
+from aiservice.code.markdown import MARKDOWN_BLOCK
 from devserver.fakellm import Fault, RecordedRequest, Reply
 from devserver.fakellm.scripted import request_text
-from tests.pipelines.harness import Api, sample
+from tests.pipelines.harness import Api, read_as_client, sample
 
 SORTED = "```python:mypkg/sorter.py\ndef sort_list(arr):\n    return sorted(arr)\n```"
 ORIGINAL = sample("03_ai_optimize")["request_body"]["source_code"]
@@ -30,23 +30,6 @@ def body_of(name: str, **changes: Any) -> Any:
     else:
         body.update(changes, trace_id=changes.get("trace_id", str(uuid.uuid4())))
     return body
-
-
-def read_as_client(candidate: dict[str, Any], request_paths: set[str]) -> list[tuple[str, str]]:
-    """What the client's parse_markdown_code keeps of a candidate (it crashes on an unknown tag; a block that does
-    not compile voids the candidate): (path, code) pairs, asserting everything it would choke on."""
-    assert isinstance(candidate["source_code"], str) and candidate["source_code"]
-    assert isinstance(candidate["explanation"], str)
-    uuid.UUID(candidate["optimization_id"])
-    blocks = MARKDOWN_BLOCK.findall(candidate["source_code"])
-    assert blocks, candidate["source_code"]
-    kept = []
-    for tag, path, code in blocks:
-        assert language_of_tag(tag) == "python", f"a tag the client does not accept: {tag}"
-        assert path.strip() in request_paths, f"{path} is not one of the request's files"
-        compile(code, path, "exec")
-        kept.append((path.strip(), code))
-    return kept
 
 
 def paths_of(markdown: str) -> set[str]:
