@@ -13,10 +13,10 @@ from fnmatch import fnmatchcase
 from types import SimpleNamespace
 
 import pytest
-from tests.conftest import ROOT, load_function
 
 from aiservice.admin import create_key
 from aiservice.store.keys import REVOKED, KeyStore
+from tests.conftest import ROOT, load_function
 
 SAMPLE_EVENT = json.loads((ROOT / "events/authorizer.json").read_text())
 LAMBDA_CONTEXT = SimpleNamespace(

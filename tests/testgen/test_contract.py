@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,14 @@ from tests.pipelines.harness import sample
 TESTGEN = sample("04_ai_testgen")["request_body"]
 REVIEW = sample("14_ai_testgen_review")["request_body"]
 REPAIR = sample("15_ai_testgen_repair")["request_body"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_traces() -> None:
+    """A trace belongs to the first user who uses it, and every test has its own user: a trace per test."""
+    for body in (TESTGEN, REVIEW, REPAIR):
+        body["trace_id"] = str(uuid.uuid4())
+
 
 SORTER = """def sort_list(arr):
     arr = list(arr)
@@ -335,4 +344,5 @@ def test_the_events_are_the_recorded_requests():
     root = Path(__file__).resolve().parents[2]
     for event, body in [("testgen", TESTGEN), ("testgen_review", REVIEW), ("testgen_repair", REPAIR)]:
         recorded = json.loads((root / "events" / f"{event}.json").read_text())
-        assert recorded["path"] == f"/ai/{event}" and json.loads(recorded["body"]) == body
+        assert recorded["path"] == f"/ai/{event}"
+        assert {**json.loads(recorded["body"]), "trace_id": body["trace_id"]} == body  # but for the fresh trace

@@ -23,12 +23,15 @@ re-instruments JS/TS tests itself (contract §2.6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from aiservice.code import javascript, testgen
+from aiservice.code import javascript
 from aiservice.code.markdown import EXTENSIONS
 from aiservice.code.syntax import check_python
 from aiservice.errors import NotSupported
+
+if TYPE_CHECKING:  # the Python test tools load libcst: only requests that post-process tests import them
+    from aiservice.code import testgen
 
 
 class Validate(Protocol):
@@ -103,8 +106,10 @@ def _register_script(name: str) -> None:
     def postprocess_tests(
         source: str, target: javascript.TestsTarget, *, behavior_capture: bool = False
     ) -> testgen.ProcessedTests:
+        from aiservice.code.testgen import ProcessedTests
+
         code, changes = javascript.check_tests(source, name, target)
-        return testgen.ProcessedTests(code=code, changes=changes)
+        return ProcessedTests(code=code, changes=changes)
 
     _register(name, validate=validate, tests_target=javascript.TestsTarget, postprocess_tests=postprocess_tests)
 
@@ -130,8 +135,22 @@ def language_support(name: str) -> LanguageSupport:
     return language
 
 
-_register("python", validate=check_python, tests_target=testgen.CodeUnderTest,
-          postprocess_tests=testgen.postprocess_tests)  # fmt: skip
+def _python_tests_target(module_path: str, qualified_name: str, helpers: tuple[str, ...] = ()) -> testgen.CodeUnderTest:
+    from aiservice.code.testgen import CodeUnderTest
+
+    return CodeUnderTest(module_path, qualified_name, helpers)
+
+
+def _python_postprocess_tests(
+    source: str, target: testgen.CodeUnderTest, *, behavior_capture: bool = False
+) -> testgen.ProcessedTests:
+    from aiservice.code.testgen import postprocess_tests
+
+    return postprocess_tests(source, target, behavior_capture=behavior_capture)
+
+
+_register("python", validate=check_python, tests_target=_python_tests_target,
+          postprocess_tests=_python_postprocess_tests)  # fmt: skip
 _register_script("javascript")
 _register_script("typescript")
 _register_not_yet("java")
