@@ -164,21 +164,21 @@ def test_a_trace_counts_once_against_the_quota(settings_env, user_id):
     def optimize(trace: str) -> Admission:
         return admission(user_id, trace_id=trace, counts_toward_quota=True, monthly_quota=2)
 
-    store.admit(optimize("trace-1"), now=NOW)
-    store.admit(optimize("trace-1"), now=NOW)  # a retry of the same optimization
-    store.admit(optimize("trace-2"), now=NOW)
+    store.admit(optimize(f"{user_id}-trace-1"), now=NOW)
+    store.admit(optimize(f"{user_id}-trace-1"), now=NOW)  # a retry of the same optimization
+    store.admit(optimize(f"{user_id}-trace-2"), now=NOW)
     assert store.quota_used(user_id, month_of(NOW)) == 2
     with pytest.raises(QuotaExceeded, match="monthly optimization quota of 2") as refusal:
-        store.admit(optimize("trace-3"), now=NOW)
+        store.admit(optimize(f"{user_id}-trace-3"), now=NOW)
     assert refusal.value.retry_after_s == seconds_to_next_month(NOW)
-    store.admit(optimize("trace-1"), now=NOW)  # follow-ups of counted traces still go through
-    store.admit(admission(user_id, trace_id="trace-3"), now=NOW)  # calls that do not count go through
+    store.admit(optimize(f"{user_id}-trace-1"), now=NOW)  # follow-ups of counted traces still go through
+    store.admit(admission(user_id, trace_id=f"{user_id}-trace-3"), now=NOW)  # calls that do not count go through
     assert store.quota_used(user_id, month_of(NOW)) == 2
 
 
 def test_concurrent_calls_of_one_new_trace_count_once(settings_env, user_id):
     store = UsageStore()
-    ask = admission(user_id, trace_id="trace-x", counts_toward_quota=True, monthly_quota=5)
+    ask = admission(user_id, trace_id=f"{user_id}-trace-x", counts_toward_quota=True, monthly_quota=5)
     with ThreadPoolExecutor(max_workers=10) as pool:
         list(pool.map(lambda _: store.admit(ask, now=NOW), range(10)))
     assert store.quota_used(user_id, month_of(NOW)) == 1

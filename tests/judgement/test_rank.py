@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("llm")
 
 def rank_body(speedups: list[float | None], diffs: list[str] | None = None) -> dict[str, Any]:
     diffs = diffs or [f"--- a\n+++ b\n@@ -1 +1 @@\n-x = {i}\n+y = {i}" for i in range(len(speedups))]
-    return {"trace_id": "trace-rank", "diffs": diffs, "speedups": speedups,
+    return {"trace_id": f"trace-rank-{uuid.uuid4()}", "diffs": diffs, "speedups": speedups,
             "optimization_ids": [f"opt-{i}" for i in range(len(speedups))], "function_references": ""}  # fmt: skip
 
 
