@@ -16,7 +16,6 @@ from __future__ import annotations
 import signal
 import socket
 import socketserver
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 from typing import Protocol
 
-from devserver.console import log
+from devserver.console import line, log
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")  # `localhost` may resolve to either; the codeflash client tries both
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
@@ -234,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _access_line(self, path: str, outcome: str, started: float) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
-        print(f"{self.command} {path} {outcome} {elapsed_ms:.0f}ms", file=sys.stderr, flush=True)
+        line(f"{self.command} {path} {outcome} {elapsed_ms:.0f}ms")
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
         """Only our access line: the default one would repeat it, with the query string."""

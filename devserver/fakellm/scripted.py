@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devserver.console import line
 from devserver.fakellm.script import Fault, RecordedRequest, Reply, demo_reply
 
 # Each kind of fault a `faults` section may name, as the fake server's Fault that answers the request.
@@ -125,7 +126,7 @@ class ScriptedModel:
             "model": request.model,
             "stream": request.stream,
         }
-        print(json.dumps(record), file=sys.stdout, flush=True)
+        line(json.dumps(record), sys.stdout)  # one write: the workers share this stdout (devserver.console)
         if kind is None:
             return reply
         fault = FAULT_KINDS[kind](self.faults, request)

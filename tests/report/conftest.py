@@ -68,7 +68,7 @@ def random_cost(rng: random.Random) -> Decimal:
 
 def seed_calls(usage: Any, day: date, users: list[tuple[str, str | None]], rng: random.Random, n: int) -> list[dict]:
     """n settled requests on `day` through UsageStore.admit/settle; returns the call records (one per line)."""
-    from aiservice.report.demo import SequentialWrites
+    from aiservice.store.sequential import SequentialWrites
     from aiservice.store.usage import Admission, UsageLine, UsageStore
 
     # The real admit/settle items, written one by one: moto copies its whole state per transaction, which makes

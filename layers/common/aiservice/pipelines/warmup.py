@@ -29,10 +29,9 @@ def warm_up(call_types: Iterable[str]) -> list[str]:
         for name in (route.model, *route.fallbacks):
             model = get_model(name)
             if model.provider == "azure":  # its key is a secret: read on the first call, never into a snapshot
-                import openai  # noqa: F401 - the SDK itself: openai_chat imports it on its first call, not before
+                from aiservice.llm.providers import openai_chat
 
-                from aiservice.llm.providers import openai_chat  # noqa: F401
-
+                openai_chat.load_sdk()
                 continue
             try:
                 provider_for(model)

@@ -123,6 +123,11 @@ class ChatCompletionsProvider:
         yield from_chat({"choices": [{"message": message, "finish_reason": finish}], "usage": usage})
 
 
+def load_sdk() -> None:
+    """Import the openai SDK now, without building a client (which needs a key): SnapStart's warm-up."""
+    import openai  # noqa: F401
+
+
 def azure_provider(endpoint: str, api_key: str, api_version: str) -> ChatCompletionsProvider:
     import openai  # the SDK loads here, on the first call that needs it
 
