@@ -30,7 +30,7 @@ from devserver.template import CloudFormationLoader  # noqa: E402
 
 AI_ROUTE = "/ai/metered"
 AUTHORIZATION = f"Bearer {LOCAL_DEMO_KEY}"
-STARTUP_S = 60
+STARTUP_S = 90  # a cold stack on a busy 2-core machine
 
 
 def metered_body(padding: int = 0, trace_id: str = "bench") -> bytes:
@@ -68,40 +68,38 @@ def _metered_template(folder: Path) -> Path:
 
 
 @contextmanager
+def devserver(log_path: Path, *arguments: str, **environment: str) -> Iterator[tuple[int, str, str]]:
+    """`python -m devserver run --port 0 --llm demo ARGUMENTS` with its own moto, its output in `log_path`;
+    yields (port, banner URL, banner) once it serves, and stops it after."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT}", "PYTHONUNBUFFERED": "1", **environment}
+    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # its own moto, with the demo key
+    command = [sys.executable, "-m", "devserver", "run", "--port", "0", "--llm", "demo", *arguments]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while not (found := re.search(r"on (http://127\.0\.0\.1:(\d+)[^\s,]*)", log_path.read_text())):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield int(found.group(2)), found.group(1), log_path.read_text()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
 def local_stack(*extra_args: str) -> Iterator[tuple[int, str]]:
     """`python -m devserver run --port 0` on the metered template; yields (port, banner URL). Logs go to a file."""
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as scratch:
         template = _metered_template(Path(scratch))
-        log_path = Path(scratch) / "devserver.log"
-        environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT}", "PYTHONUNBUFFERED": "1"}
-        environment.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # its own moto, with the demo key
-        command = [
-            sys.executable,
-            "-m",
-            "devserver",
-            "run",
-            "--port",
-            "0",
-            "--llm",
-            "demo",
-            "--template",
-            str(template),
-            *extra_args,
-            "--parameter-overrides",
-            "RateLimitMax=100000000",
-        ]
-        with log_path.open("w") as log:
-            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STARTUP_S
-            while not (found := re.search(r"on (http://127\.0\.0\.1:(\d+)[^\s,]*)", log_path.read_text())):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the stack did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
-            yield int(found.group(2)), found.group(1)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        arguments = ["--template", str(template), *extra_args, "--parameter-overrides", "RateLimitMax=100000000"]
+        with devserver(Path(scratch) / "devserver.log", *arguments) as (port, url, _):
+            yield port, url
 
 
 # An upstream that costs next to nothing: the shared HTTP front with an app that reads the body and answers a small

@@ -43,11 +43,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import ROOT, http_request, summary  # noqa: E402 - after the path setup
+from _stack import ROOT, devserver, http_request, summary  # noqa: E402 - after the path setup
 
 MODEL = ROOT / "tests/soak/model"
 SAMPLE = ROOT / "tests/fixtures/reference/codeflash-samples/03_ai_optimize.json"
-STARTUP_S = 90
 REQUEST_TIMEOUT_S = 60  # well past the gateway's integration timeout (29 s): a hang is a failure
 DEADLINE_S = 900
 ALLOWED_STATUSES = {200, 402, 502, 504}
@@ -159,48 +158,13 @@ class Stack:
 def local_stack(log_path: Path, model: Path = MODEL) -> Iterator[Stack]:
     """`make run` (`python -m devserver run`) on a free port with the scripted model in `model`; its output (the
     banner, the workers' JSON logs, the fake provider's fault lines) goes to `log_path`."""
-    environment = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'layers/common'}:{ROOT}",
-        "PYTHONUNBUFFERED": "1",
-        "DEVSERVER_LLM_SCRIPT": str(model),
-    }
-    environment.pop("AWS_ENDPOINT_URL_DYNAMODB", None)  # its own moto
-    command = [
-        sys.executable,
-        "-m",
-        "devserver",
-        "run",
-        "--port",
-        "0",
-        "--cfapi-port",
-        "-1",
-        "--llm",
-        "demo",
-        "--parameter-overrides",
-        *PARAMETERS,
-    ]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while not (found := re.search(r"on (http://127\.0\.0\.1:(\d+))", log_path.read_text())):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        banner = log_path.read_text()
+    arguments = ["--cfapi-port", "-1", "--parameter-overrides", *PARAMETERS]
+    with devserver(log_path, *arguments, DEVSERVER_LLM_SCRIPT=str(model)) as (port, url, banner):
         moto = re.search(r"in-memory moto at (http://\S+?),? ", banner)
         demo = re.search(r"Demo API key: (\S+)", banner)
         if moto is None or demo is None:
             raise RuntimeError(f"no moto endpoint or demo key in the stack's banner:\n{banner}")
-        yield Stack(int(found.group(2)), found.group(1), moto.group(1), demo.group(1))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        yield Stack(port, url, moto.group(1), demo.group(1))
 
 
 def admin(stack: Stack, *arguments: str) -> str:
