@@ -1,4 +1,5 @@
-"""Shared by the cold-start benchmarks: the common layer as Lambda sees it, and timing code in fresh interpreters.
+"""Shared by the benchmarks: the common layer as Lambda sees it, timing code in fresh interpreters, and quieting
+the handlers' log output while a benchmark times them.
 
 The layer: its pinned requirements alone in a folder, without the dev tools of the project venv (sam, cfn-lint
 and moto bring awscrt, cryptography and more that Lambda lacks, and botocore would import them).
@@ -6,10 +7,12 @@ and moto bring awscrt, cryptography and more that Lambda lacks, and botocore wou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +82,19 @@ def time_fresh(
             heavy = [name for name in loaded.strip().split(",") if name]
             timings.append(int(microseconds) / 1000)
         return timings, heavy
+
+
+@contextlib.contextmanager
+def stdout_to_devnull() -> Iterator[None]:
+    """The handlers' JSON logs and EMF documents go to /dev/null meanwhile (file descriptor 1, so C-level writes
+    too): the figures measure the work, not the terminal."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)

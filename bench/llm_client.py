@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT)]
+
+from _layer import stdout_to_devnull  # noqa: E402 - bench/ is the script's folder, first on sys.path
 
 ASK = [{"role": "system", "content": "You optimize Python."}, {"role": "user", "content": "Make sort_list faster."}]
 
@@ -86,20 +87,6 @@ def overhead_ms(raw_call: Call, ours: Call, calls: int) -> tuple[float, float, f
     return raw, our, our - raw
 
 
-@contextlib.contextmanager
-def _stdout_to_devnull() -> Iterator[None]:
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
@@ -118,7 +105,7 @@ def main() -> None:
 
     context = CallContext(call_type="bench", trace_id="bench")
     # Logs and EMF documents go to stdout in Lambda; here to /dev/null, so the terminal is not timed with them.
-    with _stdout_to_devnull():
+    with stdout_to_devnull():
         cold, warm, first, second = fan_out_figures(server, context)
 
         options = CallOptions(max_tokens=256)

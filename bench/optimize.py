@@ -40,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT), str(ROOT / "bench")]
 
+from _layer import stdout_to_devnull  # noqa: E402 - after the path setup
+
 CANDIDATES = 6
 PATH = "inventory/summary.py"
 TARGET_OVERHEAD_MS = 50
@@ -257,20 +259,6 @@ def authorized_event() -> Callable[[], dict[str, Any]]:
 def kept_of(response: dict[str, Any]) -> int:
     assert response["statusCode"] == 200, response
     return len(json.loads(response["body"])["optimizations"])
-
-
-@contextlib.contextmanager
-def stdout_to_devnull() -> Iterator[None]:
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def percentile(values: list[float], fraction: float) -> float:
